@@ -1,0 +1,1 @@
+//! The event loop (stub: being written).

@@ -1,0 +1,42 @@
+//! The Lua state every upscript process runs in: standard libraries, a
+//! `require` searcher for the embedded library, the embedded Fennel compiler
+//! (inflated on first `require "fennel"`), and the native `upd.core` module.
+use mlua::{Function, Lua, Result, Table, Value};
+
+use crate::embed;
+
+/// A fresh state with everything a script may require.
+pub fn new_state() -> Result<Lua> {
+    // `unsafe_new` for the `debug` library: tracebacks need it.
+    let lua = unsafe { Lua::unsafe_new() };
+    let package: Table = lua.globals().get("package")?;
+    let preload: Table = package.get("preload")?;
+    preload.set("fennel", lua.create_function(load_fennel)?)?;
+    preload.set(
+        "upd.core",
+        lua.create_function(|lua, ()| crate::core::module(lua))?,
+    )?;
+    let loaders: Table = package.get("loaders")?;
+    loaders.raw_push(lua.create_function(search_embedded)?)?;
+    Ok(lua)
+}
+
+/// `require "fennel"`: inflate and load the compiler. Only now does it cost memory.
+fn load_fennel(lua: &Lua, _: Value) -> Result<Value> {
+    let src = embed::inflate(embed::FENNEL_LUA_XZ).map_err(mlua::Error::external)?;
+    lua.load(&src[..]).set_name("@fennel.lua").call(())
+}
+
+/// A `package.loaders` entry for the library compiled into the binary.
+fn search_embedded(lua: &Lua, name: String) -> Result<Value> {
+    match embed::module(&name) {
+        Some((path, data)) => {
+            let src = embed::inflate(data).map_err(mlua::Error::external)?;
+            let chunk: Function = lua.load(&src[..]).set_name(format!("@{path}")).into_function()?;
+            Ok(Value::Function(chunk))
+        }
+        None => Ok(Value::String(
+            lua.create_string(format!("\n\tno embedded module '{name}'"))?,
+        )),
+    }
+}

@@ -1,0 +1,1 @@
+//! File-system syscalls for the state tree (renameat2, openat with O_NOFOLLOW, ...).

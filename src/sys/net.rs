@@ -1,0 +1,1 @@
+//! Network syscalls (netlink sockets, ...).

@@ -1,0 +1,1 @@
+//! Process syscalls (signalfd, prctl, pidfd, ...).
