@@ -1,0 +1,166 @@
+;; firewall: applies the blocklist service's address set to the packet
+;; filter whenever the set changes.
+;;
+;; Subscribes: the blocklist service named on the command line (its
+;; addresses/N; each is re-validated, so nothing else reaches the ruleset).
+;; Backends (--backend):
+;;   nft (default): one `nft -f FILE` transaction that replaces table
+;;     `inet upd` (sets blocklist4/blocklist6, drop rules in input and
+;;     forward hooks at priority -10), so the kernel never sees half a list.
+;;   iptables: `iptables-restore --noflush` / `ip6tables-restore --noflush`
+;;     refill chain `upd-blocklist` of table filter; jumping to it from
+;;     INPUT/FORWARD is left to the base ruleset.
+;; Applies only when the rendered rules changed; a failed apply is retried
+;; with backoff (1 s doubling to 60 s), and the latest set wins if changes
+;; arrive during an apply.
+;; Publishes <name> (default "firewall"): state (waiting applying applied
+;; failed), reason, backend, count, applies.
+(local upd (require :upd))
+(local policy (require :upd.policy))
+(local blocklist (require :blocklist))
+
+(fn seq [t]
+  (let [out []]
+    (when (= (type t) :table)
+      (var i 1)
+      (while (or (. t i) (. t (tostring i)))
+        (table.insert out (or (. t i) (. t (tostring i))))
+        (set i (+ i 1))))
+    out))
+
+(fn split [addresses]
+  ;; -> ipv4 list, ipv6 list, count skipped
+  (let [v4 [] v6 []]
+    (var skipped 0)
+    (each [_ a (ipairs addresses)]
+      (case (blocklist.parse-address (tostring a))
+        (addr :inet) (table.insert v4 addr)
+        (addr :inet6) (table.insert v6 addr)
+        _ (set skipped (+ skipped 1))))
+    (values v4 v6 skipped)))
+
+(fn render-nft [v4 v6]
+  (let [set-def (fn [name kind list]
+                  (.. "  set " name " { type " kind "; flags interval;"
+                      (if (> (length list) 0) (.. " elements = { " (table.concat list ", ") " };") "")
+                      " }\n"))
+        chain (fn [name]
+                (.. "  chain " name " { type filter hook " name " priority -10; policy accept;"
+                    " ip saddr @blocklist4 drop; ip6 saddr @blocklist6 drop; }\n"))]
+    (.. "table inet upd\ndelete table inet upd\ntable inet upd {\n"
+        (set-def "blocklist4" "ipv4_addr" v4) (set-def "blocklist6" "ipv6_addr" v6)
+        (chain "input") (chain "forward") "}\n")))
+
+(fn render-iptables [list]
+  (.. "*filter\n:upd-blocklist - [0:0]\n-F upd-blocklist\n"
+      (table.concat (icollect [_ a (ipairs list)] (.. "-A upd-blocklist -s " a " -j DROP\n")))
+      "COMMIT\n"))
+
+(fn render [backend v4 v6]
+  ;; -> sequence of {:file name-suffix :text :argv-fn}
+  (if (= backend :nft)
+      [{:suffix ".nft" :text (render-nft v4 v6) :cmd #["nft" "-f" $1]}]
+      [{:suffix ".v4" :text (render-iptables v4) :cmd #["iptables-restore" "--noflush" $1]}
+       {:suffix ".v6" :text (render-iptables v6) :cmd #["ip6tables-restore" "--noflush" $1]}]))
+
+(fn publish! [s]
+  (upd.publish s.name {:state s.state :reason s.reason :backend s.backend
+                       :count s.count :applies s.applies}))
+
+(var apply! nil)
+
+(fn failed! [s msg]
+  (set s.state :failed)
+  (set s.reason msg)
+  (upd.log :err msg)
+  (let [delay (policy.on-exit s.retry (upd.now))]
+    (upd.after delay #(apply! s)))
+  (publish! s))
+
+(fn run-steps! [s steps i text]
+  (if (> i (length steps))
+      (do (set s.applying? false)
+          (set s.applied-text text)
+          (set s.applies (+ s.applies 1))
+          (set s.state :applied)
+          (set s.reason nil)
+          (policy.on-healthy s.retry)
+          (publish! s)
+          (apply! s)) ; a newer set may have arrived meanwhile
+      (let [step (. steps i)
+            file (.. s.work step.suffix)
+            argv (step.cmd file)]
+        (case (upd.write-file file step.text 384)
+          (nil msg) (do (set s.applying? false) (failed! s (.. "unable to write " file ": " msg)))
+          true (case (upd.spawn {:argv argv
+                                 :on-exit (fn [st]
+                                            (if (= st.code 0) (run-steps! s steps (+ i 1) text)
+                                                (do (set s.applying? false)
+                                                    (failed! s (.. (table.concat argv " ") " failed (code "
+                                                                   (tostring st.code) ")")))))})
+                 (nil msg) (do (set s.applying? false)
+                               (failed! s (.. "unable to run " (. argv 1) ": " msg))))))))
+
+(set apply!
+     (fn [s]
+       (when (and s.addresses (not s.applying?))
+         (let [(v4 v6 skipped) (split s.addresses)
+               steps (render s.backend v4 v6)
+               text (table.concat (icollect [_ st (ipairs steps)] st.text))]
+           (when (> skipped 0) (upd.log :warn (.. "ignored " skipped " invalid addresses")))
+           (set s.count (+ (length v4) (length v6)))
+           (when (not= text s.applied-text)
+             (set s.applying? true)
+             (set s.state :applying)
+             (policy.on-start s.retry (upd.now))
+             (publish! s)
+             (run-steps! s steps 1 text))))))
+
+(fn on-blocklist [s tree]
+  ;; a vanished blocklist keeps the applied set: absence is not an empty list
+  (when tree
+    (set s.addresses (seq tree.addresses))
+    (apply! s)))
+
+(fn new [service ?opts]
+  (let [opts (or ?opts {})]
+    (when (and opts.backend (not (. {:nft true :iptables true} opts.backend)))
+      (error (.. "firewall: --backend must be nft or iptables, not " opts.backend)))
+    {: service :name (or opts.name (upd.service-name "firewall"))
+     :backend (or opts.backend :nft)
+     :work (or opts.work "/tmp/upd-firewall")
+     :state :waiting :count 0 :applies 0
+     :retry (policy.new {:initial 1 :max 60 :healthy-after false})}))
+
+(fn start! [s]
+  (upd.subscribe s.service #(on-blocklist s $1))
+  (publish! s)
+  s)
+
+(local usage "usage: firewall BLOCKLIST-SERVICE [--backend nft|iptables] [--work FILE-PREFIX] [--name NAME]")
+
+(fn parse-args [args]
+  (let [opts {} pos []]
+    (var (i err) (values 1 nil))
+    (while (and (<= i (length args)) (not err))
+      (let [a (. args i) v (. args (+ i 1))]
+        (if (. {"--backend" 1 "--work" 1 "--name" 1} a)
+            (if (= nil v) (set err (.. a " needs a value"))
+                (and (= a "--backend") (not (. {:nft 1 :iptables 1} v)))
+                (set err (.. "--backend must be nft or iptables, not " v))
+                (do (tset opts (a:sub 3) v) (set i (+ i 1))))
+            (a:match "^%-") (set err (.. "unknown option " a))
+            (table.insert pos a)))
+      (set i (+ i 1)))
+    (if err (values nil err)
+        (not= 1 (length pos)) (values nil "expected the name of one blocklist service")
+        (values (. pos 1) opts))))
+
+(fn main [args]
+  (case (parse-args args)
+    (nil msg) (do (io.stderr:write (.. "firewall: " msg "\n" usage "\n")) (os.exit 100))
+    (service opts) (do (start! (new service opts)) (upd.run))))
+
+(when (= "-e" (select 1 ...)) (main [(select 3 ...)]))
+
+{: main : new : start! : render-nft : render-iptables : parse-args}

@@ -1,0 +1,120 @@
+;; netdev: mirrors one network interface into the state tree.
+;;
+;; Publishes <name> (`upd.service-name`, default the interface name): state
+;; (absent: no such interface; down: administratively down; up: up without
+;; carrier; running: up with carrier), carrier, operstate, promiscuous, mtu,
+;; mac, addresses/N/{address,length,family} (sorted by family then address),
+;; packets/{rx,tx}, bytes/{rx,tx} (every --counters SECS, default 10; 0: off).
+;; Subscribes: netlink link and address events for the interface.
+(local upd (require :upd))
+
+(fn tree->text [tree ?prefix ?out]
+  ;; canonical text of a tree: publish only when something changed
+  (let [out (or ?out [])]
+    (each [k v (pairs tree)]
+      (let [key (.. (or ?prefix "") (tostring k))]
+        (if (= (type v) :table) (tree->text v (.. key "/") out)
+            (table.insert out (.. key "=" (tostring v))))))
+    (when (= nil ?prefix) (table.sort out))
+    (table.concat out "\n")))
+
+(fn link-state [link]
+  (if (not link) :absent
+      (not link.up) :down
+      (or link.running link.carrier) :running
+      :up))
+
+(fn sorted-addresses [s]
+  (let [list (icollect [_ a (pairs s.addresses)] a)]
+    (table.sort list (fn [a b] (if (= a.family b.family) (< a.address b.address)
+                                   (< a.family b.family))))
+    (icollect [_ a (ipairs list)] {:address a.address :length a.length :family a.family})))
+
+(fn snapshot [s]
+  (let [l s.link
+        tree {:state (link-state l)}]
+    (when l
+      (set tree.carrier (and l.carrier true))
+      (set tree.operstate l.operstate)
+      (set tree.promiscuous (and l.promiscuous true))
+      (set tree.mtu l.mtu)
+      (set tree.mac l.mac)
+      (set tree.addresses (sorted-addresses s))
+      (when s.counters
+        (set tree.packets {:rx s.counters.rx-packets :tx s.counters.tx-packets})
+        (set tree.bytes {:rx s.counters.rx-bytes :tx s.counters.tx-bytes})))
+    tree))
+
+(fn publish! [s]
+  (let [tree (snapshot s)
+        text (tree->text tree)]
+    (when (not= text s.text)
+      (set s.text text)
+      (case (upd.publish s.name tree)
+        (nil msg) (upd.log :err (.. "unable to publish " s.name ": " msg))))))
+
+(fn address-key [ev] (.. ev.family " " ev.address "/" (tostring ev.length)))
+
+(fn on-event [s ev]
+  (when (= ev.ifname s.ifname)
+    (if (= ev.kind :link)
+        (if (= ev.action :remove)
+            (do (set s.link nil) (set s.addresses {}) (set s.counters nil))
+            (set s.link ev))
+        (= ev.kind :address)
+        (tset s.addresses (address-key ev)
+              (when (not= ev.action :remove) ev)))
+    (publish! s)))
+
+(fn poll-counters! [s]
+  (set s.counters (when s.link (upd.counters s.ifname)))
+  (publish! s))
+
+(fn new [ifname ?opts]
+  (let [opts (or ?opts {})]
+    {: ifname :name (or opts.name (upd.service-name ifname))
+     :counter-interval (if (= nil opts.counters) 10 opts.counters)
+     :link nil :addresses {} :counters nil}))
+
+(fn start! [s]
+  (upd.on-netlink #(on-event s $1))
+  (each [_ ev (ipairs (upd.links))]
+    (when (= ev.ifname s.ifname) (set s.link ev)))
+  (each [_ ev (ipairs (upd.addresses s.ifname))]
+    (when (= ev.ifname s.ifname) (tset s.addresses (address-key ev) ev)))
+  (when (> s.counter-interval 0)
+    (set s.counters (when s.link (upd.counters s.ifname)))
+    (upd.every s.counter-interval #(poll-counters! s)))
+  (publish! s)
+  s)
+
+(local usage "usage: netdev IFNAME [--name NAME] [--counters SECS]")
+
+(fn parse-args [args]
+  (let [opts {} pos []]
+    (var i 1)
+    (var err nil)
+    (while (and (<= i (length args)) (not err))
+      (let [a (. args i) v (. args (+ i 1))]
+        (if (= a "--counters")
+            (if (and v (tonumber v) (>= (tonumber v) 0))
+                (do (set opts.counters (tonumber v)) (set i (+ i 1)))
+                (set err (.. "--counters needs a number of seconds >= 0, not " (tostring v))))
+            (= a "--name")
+            (if v (do (set opts.name v) (set i (+ i 1)))
+                (set err "--name needs a value"))
+            (a:match "^%-") (set err (.. "unknown option " a))
+            (table.insert pos a)))
+      (set i (+ i 1)))
+    (if err (values nil err)
+        (not= 1 (length pos)) (values nil "expected one interface name")
+        (values (. pos 1) opts))))
+
+(fn main [args]
+  (case (parse-args args)
+    (nil msg) (do (io.stderr:write (.. "netdev: " msg "\n" usage "\n")) (os.exit 100))
+    (ifname opts) (do (start! (new ifname opts)) (upd.run))))
+
+(when (= "-e" (select 1 ...)) (main [(select 3 ...)]))
+
+{: main : new : start! : on-event : snapshot : parse-args : link-state : tree->text}

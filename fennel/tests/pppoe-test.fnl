@@ -1,0 +1,173 @@
+(local t (require :upd.test))
+(local fake (require :tests.fake-upd))
+(fake.install!)
+(local pppoe (require :pppoe))
+(local hook (require :ppp-hook))
+(local s (t.suite "pppoe"))
+
+(fn link [ifname carrier? ?up]
+  {:kind :link : ifname :index 2 :up (if (= nil ?up) true ?up) :running carrier?
+   :carrier carrier? :operstate (if carrier? :up :down) :mtu 1500})
+
+(fn state [] (. fake.published :pppoe :state))
+(fn published [key] (. fake.published :pppoe key))
+(fn pppds [] (icollect [_ r (ipairs fake.spawns)] (when (= "pppd" (. r.spec.argv 1)) r)))
+(fn last-pppd [] (fake.last-spawn "pppd"))
+
+(fn setup [?carrier]
+  (fake.reset!)
+  (set fake.link-dump [(link "eth0" ?carrier)])
+  (pppoe.start! (pppoe.new "eth0" "ppp0")))
+
+(fn test [name f] (s:test name f))
+
+(test "waits for carrier, then starts pppd with the PPPoE plugin on eth0"
+      #(do (setup false)
+           (t.is= :waiting-for-carrier (state))
+           (t.is= [] (pppds))
+           (fake.netlink! (link "eth0" true))
+           (t.is= :starting (state))
+           (let [argv (table.concat (. (last-pppd) :spec :argv) " ")]
+             (each [_ want (ipairs ["plugin pppoe.so" "nic-eth0" "ifname ppp0" "nodetach"
+                                    "noipdefault" "defaultroute" "usepeerdns" "maxfail 1"
+                                    "lcp-echo-interval" "ip-up-script" "ip-down-script"
+                                    "ipparam pppoe.link"])]
+               (t.is (argv:find want 1 true) (.. "pppd argv has " want ": " argv))))
+           (t.is= (. (last-pppd) :pid) (published :pid))))
+
+(test "carrier at start-up starts pppd immediately; interface names published"
+      #(do (setup true)
+           (t.is= 1 (length (pppds)))
+           (t.is= "eth0" (published :interface))
+           (t.is= "ppp0" (published :ppp-interface))))
+
+(test "backoff doubles on each failure: 1, 2, 4"
+      #(do (setup true)
+           (var delays [])
+           (for [_ 1 3]
+             (fake.exit! (last-pppd) {:code 8})
+             (t.is= :backoff (state))
+             (let [d (published :backoff)]
+               (table.insert delays d)
+               (fake.advance! (- d 0.01))
+               (t.is= :backoff (state) "still waiting just before the delay ends")
+               (fake.advance! 0.01)
+               (t.is= :starting (state))))
+           (t.is= [1 2 4] delays)
+           (t.is= 4 (length (pppds)))))
+
+(test "backoff resets after a connection (ppp0 running)"
+      #(do (setup true)
+           (fake.exit! (last-pppd) {:code 8}) (fake.advance! 1)
+           (fake.exit! (last-pppd) {:code 8}) (fake.advance! 2)
+           (fake.netlink! (link "ppp0" true))
+           (t.is= :up (state))
+           (fake.exit! (last-pppd) {:code 16})
+           (t.is= 1 (published :backoff))))
+
+(test "ip-up data from the hook's service is merged, only for the running pppd"
+      #(do (setup true)
+           (let [pid (tostring (. (last-pppd) :pid))]
+             (fake.emit-tree! "pppoe.link" {:state :up :interface "ppp0" :pppd-pid "999"
+                                           :local-address "192.0.2.9"})
+             (t.is= :starting (state) "a stale hook tree from another pppd is ignored")
+             (t.is= nil (published :local-address))
+             (fake.emit-tree! "pppoe.link" {:state :up :interface "ppp0" :pppd-pid pid
+                                           :local-address "192.0.2.7" :remote-address "192.0.2.1"
+                                           :dns ["198.51.100.1" "198.51.100.2"] :since 12})
+             (t.is= :up (state))
+             (t.is= "192.0.2.7" (published :local-address))
+             (t.is= ["198.51.100.1" "198.51.100.2"] (published :dns))
+             (fake.exit! (last-pppd) {:code 16})
+             (t.is= nil (published :local-address) "no stale address once pppd is gone")
+             (t.is= 1 (published :backoff) "the hook's up also reset the backoff"))))
+
+(test "stops pppd on carrier loss; restarts without backoff when it returns"
+      #(do (setup true)
+           (fake.exit! (last-pppd) {:code 8}) (fake.advance! 1)
+           (fake.exit! (last-pppd) {:code 8}) ; now backing off 2 s
+           (fake.advance! 2)
+           (t.is= :starting (state))
+           (fake.netlink! (link "eth0" false))
+           (t.is= :stopping (state))
+           (t.is= :TERM (. fake.kills (length fake.kills) :signal))
+           (fake.flush!) ; pppd exits on SIGTERM
+           (t.is= :waiting-for-carrier (state))
+           (fake.advance! 30)
+           (t.is= 3 (length (pppds)) "nothing started without carrier")
+           (fake.netlink! (link "eth0" true))
+           (t.is= 4 (length (pppds)) "restarted at once, no backoff")
+           (t.is= :starting (state))))
+
+(test "never two pppd at once, even when carrier flaps during a stop"
+      #(do (setup true)
+           (set fake.auto-exit-on-terminate false)
+           (fake.netlink! (link "eth0" true))
+           (fake.netlink! (link "eth0" true))
+           (t.is= 1 (length (pppds)))
+           (fake.netlink! (link "eth0" false))
+           (fake.netlink! (link "eth0" true))
+           (t.is= 1 (length (pppds)) "old pppd still exiting")
+           (t.is= 1 (fake.running-count "pppd"))
+           (fake.exit! (last-pppd) {:signal 15})
+           (t.is= 2 (length (pppds)))
+           (t.is= 1 (fake.running-count "pppd"))))
+
+(test "missing pppd: failed with a reason, one log line, no retry loop"
+      #(do (fake.reset!)
+           (tset fake.missing "pppd" true)
+           (set fake.link-dump [(link "eth0" true)])
+           (pppoe.start! (pppoe.new "eth0" "ppp0"))
+           (t.is= :failed (state))
+           (t.is (string.find (published :reason) "unable to start pppd"))
+           (fake.advance! 600)
+           (fake.netlink! (link "eth0" true))
+           (t.is= 1 (length fake.logs))
+           (t.is= :failed (state))))
+
+(test "pppd option error (exit 2) is failed, not retried"
+      #(do (setup true)
+           (fake.exit! (last-pppd) {:code 2})
+           (t.is= :failed (state))
+           (t.is (string.find (published :reason) "option error"))
+           (fake.advance! 600)
+           (t.is= 1 (length (pppds)))))
+
+(test "no such interface: failed with reason, proceeds when it appears"
+      #(do (fake.reset!)
+           (pppoe.start! (pppoe.new "eth0" "ppp0"))
+           (t.is= :failed (state))
+           (t.is= "no interface eth0" (published :reason))
+           (t.is (fake.logged? "no interface eth0"))
+           (fake.netlink! (link "eth0" false))
+           (t.is= :waiting-for-carrier (state))))
+
+(test "an administratively down link is brought up once"
+      #(do (setup false)
+           (fake.netlink! (link "eth0" false false))
+           (fake.netlink! (link "eth0" false false))
+           (t.is= ["ip link set eth0 up"] (fake.commands))))
+
+(test "argument errors are named"
+      #(do (t.is= [nil "expected ETH and PPP interface names"] [(pppoe.parse-args ["eth0"])])
+           (t.is= [nil "unknown option --bogus"] [(pppoe.parse-args ["eth0" "ppp0" "--bogus" "1"])])
+           (let [(pos opts) (pppoe.parse-args ["eth0" "ppp0" "--name" "wan" "--" "user" "bob"])]
+             (t.is= ["eth0" "ppp0"] pos)
+             (t.is= "wan" opts.name)
+             (t.is= ["user" "bob"] opts.extra))))
+
+(test "ppp-hook: ip-up and ip-down trees"
+      #(let [env {:DNS1 "198.51.100.1" :DNS2 "" :PPPD_PID "4242" :CONNECT_TIME "360"}
+             getenv #(. env $1)]
+         (fake.reset!)
+         (set fake.clock 50)
+         (let [(name tree) (hook.tree-for :up ["ppp0" "" "0" "192.0.2.7" "192.0.2.1" "wan.link"] getenv)]
+           (t.is= "wan.link" name)
+           (t.is= {:state :up :interface "ppp0" :pppd-pid "4242" :local-address "192.0.2.7"
+                   :remote-address "192.0.2.1" :dns ["198.51.100.1"] :since 50} tree))
+         (let [(name tree) (hook.tree-for :down ["ppp0" "" "0" "192.0.2.7" "192.0.2.1" "../x"] getenv)]
+           (t.is= "pppoe.link" name "an unusable ipparam falls back to pppoe.link")
+           (t.is= "360" tree.uptime))
+         (t.is= nil (hook.tree-for :sideways ["ppp0"] getenv))))
+
+(s:done)
