@@ -1,0 +1,49 @@
+;; upd: the module service scripts use, `(local upd (require :upd))`.
+;; A thin layer over the native `upd.core` (src/core/): it re-exports the
+;; primitives under the names of docs/api.md and adds what is easier said in
+;; Fennel: the service's name, and subscriptions to a sub-path of a tree.
+
+(local core (require :upd.core))
+
+(fn service-name [?default]
+  (or (os.getenv "UPD_SERVICE") ?default))
+
+(fn split-path [path]
+  (icollect [part (path:gmatch "[^/]+")] part))
+
+(fn at-path [tree path]
+  "The value or sub-table at PATH (`a/b/1`) inside TREE, or nil."
+  (var node tree)
+  (each [_ key (ipairs (split-path path)) &until (= node nil)]
+    (set node (and (= (type node) :table)
+                   (let [v (. node key)]
+                     (if (= v nil) (. node (tonumber key)) v)))))
+  node)
+
+(fn read [name ?path]
+  (let [tree (core.read name)]
+    (if (and tree ?path) (at-path tree ?path) tree)))
+
+(fn under? [key prefix]
+  (or (= key prefix)
+      (= (key:sub 1 (+ (length prefix) 1)) (.. prefix "/"))
+      (= (prefix:sub 1 (+ (length key) 1)) (.. key "/"))))
+
+(fn subscribe [target handler]
+  "TARGET is a service name or `service/sub/path`: the handler then sees only
+  that part of the tree, and is called only when something under it changed."
+  (let [(name path) (target:match "^([^/]+)/?(.*)$")]
+    (if (= path "")
+        (core.subscribe name handler)
+        (core.subscribe name
+                        (fn [tree changed]
+                          (let [mine (icollect [_ k (ipairs changed)]
+                                       (when (under? k path)
+                                         (if (= k path) "" (k:sub (+ (length path) 2)))))]
+                            (when (or (= tree nil) (next mine))
+                              (handler (and tree (at-path tree path)) mine))))))))
+
+(local upd {: service-name : read : subscribe : at-path})
+
+;; Everything else is the native primitive itself.
+(setmetatable upd {:__index core})
