@@ -26,8 +26,37 @@ pub fn module(lua: &Lua) -> Result<Table> {
         "isatty",
         lua.create_function(|_, fd: i32| Ok(unsafe { libc::isatty(fd) } == 1))?,
     )?;
+    t.set(
+        "fifo-write",
+        lua.create_function(|lua, (path, line): (String, mlua::LuaString)| {
+            match fifo_write(&path, &line.as_bytes()) {
+                Ok(()) => Ok((mlua::Value::Boolean(true), mlua::Value::Nil)),
+                Err(e) => Ok((mlua::Value::Nil, mlua::Value::String(lua.create_string(e)?))),
+            }
+        })?,
+    )?;
     tree_api::register(lua, &t)?;
     loop_api::register(lua, &t)?;
     net_api::register(lua, &t)?;
     Ok(t)
+}
+
+/// Writes one line into a FIFO only if somebody reads it: a control command
+/// to a supervisor that is not running fails at once instead of blocking.
+fn fifo_write(path: &str, line: &[u8]) -> std::result::Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let meta = std::fs::symlink_metadata(path).map_err(|e| format!("{path}: {e}"))?;
+    if !meta.file_type().is_fifo() {
+        return Err(format!("{path}: not a FIFO"));
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ENXIO) => format!("{path}: nobody is listening"),
+            _ => format!("{path}: {e}"),
+        })?;
+    f.write_all(line).map_err(|e| format!("{path}: {e}"))
 }
