@@ -1,0 +1,193 @@
+//! The `upscript` command line, run as a user would: the original command
+//! lines, the flags users of `lua` and `fennel` know, and the error contract
+//! (compile errors as FILE:LINE:COL, tracebacks naming Fennel lines, exit codes).
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn upscript() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_upscript"))
+}
+
+fn fennel_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fennel")
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output { status, stdout, stderr } = cmd.output().expect("upscript runs");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+fn scratch(name: &str, content: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("upscript-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+#[test]
+fn original_test_command_line_runs_the_pppoe_tests() {
+    let (code, out, err) = run(upscript()
+        .current_dir(fennel_dir())
+        .args(["fennel.lua", "--add-fennel-path", "./?.fnl", "tests/pppoe-test.fnl"]));
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    let last = out.lines().last().unwrap_or("");
+    assert!(last.ends_with("passed, 0 failed"), "last line: {last}");
+}
+
+#[test]
+fn file_then_eval_sees_the_files_locals_and_arg_holds_the_args() {
+    let f = scratch("main.fnl", "(fn main [args] (print (table.concat args \",\") (length arg)))\n");
+    let (code, out, err) = run(upscript().args(["fennel.lua", "--add-fennel-path", "./?.fnl"])
+        .arg(&f)
+        .args(["-e", "(main arg)", "eth0", "ppp0"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "eth0,ppp0\t2\n");
+}
+
+#[test]
+fn original_service_command_line_reaches_main_with_its_arguments() {
+    // On a machine without eth0/pppd pppoe must say so in one line, not crash.
+    // It then keeps waiting for the interface: poll what it said, then stop it.
+    let log = scratch("pppoe.log", "");
+    let mut child = upscript()
+        .current_dir(fennel_dir())
+        .env("UPD_ROOT", std::env::temp_dir().join(format!("upd-cli-root-{}", std::process::id())))
+        .args(["fennel.lua", "--add-fennel-path", "./?.fnl", "pppoe.fnl", "-e", "(main arg)",
+               "upd-no-such-if0", "ppp9"])
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::OpenOptions::new().append(true).open(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut text = String::new();
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        text = std::fs::read_to_string(&log).unwrap();
+        if text.contains("upd-no-such-if0") || child.try_wait().unwrap().is_some() {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(text.contains("upd-no-such-if0"), "pppoe did not name the missing interface: {text}");
+    assert_eq!(text.lines().count(), 1, "more than one line: {text}");
+    assert!(!text.contains("stack traceback"), "pppoe crashed: {text}");
+}
+
+#[test]
+fn compile_error_is_file_line_col_and_exit_1() {
+    let f = scratch("bad.fnl", "(print 1)\n(let [x 1\n");
+    let (code, _, err) = run(upscript().arg("fennel.lua").arg(&f));
+    assert_eq!(code, 1);
+    let first = err.lines().next().unwrap_or("");
+    let want = format!("{}:3:", f.display());
+    assert!(first.starts_with(&want), "first line {first:?} does not start with {want:?}");
+}
+
+#[test]
+fn runtime_error_traceback_names_fennel_lines() {
+    let f = scratch("boom.fnl", "(fn inner [] (error \"boom\"))\n\n(fn outer [] (inner) 1)\n(outer)\n");
+    let (code, _, err) = run(upscript().arg(&f));
+    assert_eq!(code, 1);
+    assert!(err.contains("boom"), "{err}");
+    let name = f.display().to_string();
+    assert!(err.contains(&format!("{name}:1:")), "no frame at line 1: {err}");
+    assert!(err.contains(&format!("{name}:3:")), "no frame at line 3: {err}");
+    assert!(!err.contains("launcher"), "launcher frames leak into the traceback: {err}");
+}
+
+#[test]
+fn os_exit_sets_the_status() {
+    let f = scratch("exit.lua", "os.exit(7)\n");
+    assert_eq!(run(upscript().arg(&f)).0, 7);
+    let f = scratch("exit.fnl", "(os.exit 5)\n");
+    assert_eq!(run(upscript().arg(&f)).0, 5);
+}
+
+#[test]
+fn lua_file_gets_its_arguments_and_never_loads_the_compiler() {
+    let f = scratch("args.lua", "print(arg[0] ~= nil, package.loaded.fennel == nil, ...)\n");
+    let (code, out, _) = run(upscript().arg(&f).args(["a", "b"]));
+    assert_eq!(code, 0);
+    assert_eq!(out, "true\ttrue\ta\tb\n");
+}
+
+#[test]
+fn embedded_module_runs_without_the_compiler() {
+    let (code, out, err) = run(upscript().args(["-e",
+        "local u = require('upd.policy'); print(type(u), package.loaded.fennel == nil)"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "table\ttrue\n");
+}
+
+#[test]
+fn lua_chunk_with_dash_e() {
+    let (code, out, _) = run(upscript().args(["-e", "print(1 + 1)"]));
+    assert_eq!(code, 0);
+    assert_eq!(out, "2\n");
+}
+
+#[test]
+fn compile_prints_lua() {
+    let f = scratch("c.fnl", "(print (+ 1 2))\n");
+    let (code, out, _) = run(upscript().args(["fennel.lua", "--compile"]).arg(&f));
+    assert_eq!(code, 0);
+    assert!(out.contains("print((1 + 2))"), "{out}");
+}
+
+#[test]
+fn help_and_version() {
+    let (code, out, _) = run(upscript().args(["fennel.lua", "--help"]));
+    assert_eq!(code, 0);
+    for flag in ["--add-fennel-path", "--add-package-path", "--add-macro-path", "--globals", "--correlate", "--eval", "--compile"] {
+        assert!(out.contains(flag), "--help does not mention {flag}");
+    }
+    let (code, out, _) = run(upscript().args(["fennel", "--version"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("Fennel 1.5.3") && out.contains("Lua 5.1"), "{out}");
+}
+
+#[test]
+fn globals_flag_allows_a_global_and_unknown_globals_are_compile_errors() {
+    let f = scratch("g.fnl", "(print (type my-global))\n");
+    let (code, _, err) = run(upscript().arg("fennel.lua").arg(&f));
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown identifier"), "{err}");
+    let (code, out, err) = run(upscript().args(["fennel.lua", "--globals", "my-global"]).arg(&f));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "nil\n");
+}
+
+#[test]
+fn add_package_path_finds_lua_modules() {
+    let dir = scratch("m.lua", "return {x = 42}\n").parent().unwrap().to_path_buf();
+    let f = scratch("usem.fnl", "(print (. (require :m) :x))\n");
+    let (code, out, err) = run(upscript().args(["fennel.lua", "--add-package-path"])
+        .arg(format!("{}/?.lua", dir.display()))
+        .arg(&f));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "42\n");
+}
+
+#[test]
+fn repl_evaluates_what_it_reads() {
+    let mut child = upscript().stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"(+ 40 2)\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("42"));
+}
+
+#[test]
+fn unknown_flag_and_unknown_file_kind_are_one_line_errors() {
+    let (code, _, err) = run(upscript().args(["fennel.lua", "--frobnicate"]));
+    assert_eq!(code, 1);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let (code, _, err) = run(upscript().arg("/nonexistent.fnl"));
+    assert_eq!(code, 1);
+    assert!(err.contains("/nonexistent.fnl"), "{err}");
+}
