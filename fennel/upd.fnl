@@ -15,9 +15,9 @@
   "The value or sub-table at PATH (`a/b/1`) inside TREE, or nil."
   (var node tree)
   (each [_ key (ipairs (split-path path)) &until (= node nil)]
-    (set node (and (= (type node) :table)
-                   (let [v (. node key)]
-                     (if (= v nil) (. node (tonumber key)) v)))))
+    (set node (when (= (type node) :table)
+                (let [v (. node key)]
+                  (if (= v nil) (. node (tonumber key)) v)))))
   node)
 
 (fn read [name ?path]
@@ -43,7 +43,12 @@
                             (when (or (= tree nil) (next mine))
                               (handler (and tree (at-path tree path)) mine))))))))
 
-(local upd {: service-name : read : subscribe : at-path})
+(fn publish [name tree ?opts]
+  "A service the supervisor runs with `:private true` publishes privately."
+  (core.publish name tree
+                (or ?opts (when (= (os.getenv "UPD_PRIVATE") "1") {:private true}))))
+
+(local upd {: service-name : read : subscribe : at-path : publish})
 
 ;; Everything else is the native primitive itself.
 (setmetatable upd {:__index core})

@@ -1,7 +1,28 @@
-//! The published state tree: `$UPD_ROOT/<service>/...` (contract in docs/api.md).
-//! (Interface fixed; bodies being written.)
+//! The published state tree: `$UPD_ROOT/<service>/...` (contract in
+//! docs/api.md, layout and guarantees in docs/state-tree.md).
+//!
+//! `key` checks names (pure), `diff` compares snapshots (pure), `store` does
+//! the disk work: atomic publish by generation directories and a symlink flip,
+//! a bounded reader that never follows a planted symlink, withdraw, list.
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+pub mod diff;
+pub mod key;
+pub mod store;
+
+pub use diff::changed_keys;
+pub use key::{validate_key, validate_name, KeyError, MAX_KEY};
+pub use store::{list, publish, read, read_path, withdraw, write_file, PublishOpts};
+
+/// Largest value, in bytes (without the newline added on disk).
+pub const MAX_VALUE: usize = 64 * 1024;
+/// Most entries (values and directories) in one snapshot, published or read.
+pub const MAX_ENTRIES: usize = 4096;
+/// Most value bytes in one snapshot: bounds the reader's memory.
+pub const MAX_BYTES: usize = 1024 * 1024;
+/// Deepest nesting of directories (each level holds file descriptors).
+pub const MAX_DEPTH: usize = 32;
 
 /// A published tree: a value (file) or a directory of named nodes.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -20,17 +41,158 @@ impl std::fmt::Display for TreeError {
     }
 }
 
+impl std::error::Error for TreeError {}
+
 /// `$UPD_ROOT`, or `/run/upd`.
 pub fn root() -> PathBuf {
-    std::env::var_os("UPD_ROOT").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/run/upd"))
+    std::env::var_os("UPD_ROOT")
+        .filter(|r| !r.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/run/upd"))
 }
 
-/// Reads service `name`'s current snapshot; `None` when it is not published.
-pub fn read(_root: &Path, _name: &str) -> Result<Option<Node>, TreeError> {
-    Err(TreeError("tree::read: not written yet".into()))
+/// Counts of a checked tree.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct Size {
+    pub entries: usize,
+    pub bytes: usize,
 }
 
-/// Key paths (`a/b/c`) that differ between two snapshots, sorted.
-pub fn changed_keys(_old: Option<&Node>, _new: Option<&Node>) -> Vec<String> {
-    Vec::new()
+/// Checks a tree against the rules every snapshot obeys (keys, value size,
+/// depth, entry and byte totals), so that a publish fails before touching
+/// the disk and anything published can be read back. The message names the
+/// key path, e.g. `bad key "a/b" at addresses/1: '/' not allowed ...`.
+pub fn validate_tree(node: &Node) -> Result<Size, String> {
+    let mut size = Size::default();
+    let mut path = Vec::new();
+    check(node, &mut path, &mut size)?;
+    Ok(size)
+}
+
+fn check<'a>(node: &'a Node, path: &mut Vec<&'a str>, size: &mut Size) -> Result<(), String> {
+    match node {
+        Node::Value(v) => {
+            if v.len() > MAX_VALUE {
+                return Err(format!(
+                    "value at {} is {} bytes (max {MAX_VALUE})",
+                    key::show_path(path),
+                    v.len()
+                ));
+            }
+            size.bytes += v.len();
+            if size.bytes > MAX_BYTES {
+                return Err(format!("tree holds more than {MAX_BYTES} bytes of values"));
+            }
+        }
+        Node::Dir(m) => {
+            if path.len() >= MAX_DEPTH && !m.is_empty() {
+                return Err(format!(
+                    "tree nested deeper than {MAX_DEPTH} at {}",
+                    key::show_path(path)
+                ));
+            }
+            for (k, n) in m {
+                if let Err(e) = validate_key(k.as_bytes()) {
+                    return Err(format!(
+                        "bad key {} at {}: {e}",
+                        key::show(k.as_bytes()),
+                        key::show_path(path)
+                    ));
+                }
+                size.entries += 1;
+                if size.entries > MAX_ENTRIES {
+                    return Err(format!("tree has more than {MAX_ENTRIES} entries"));
+                }
+                path.push(k);
+                check(n, path, size)?;
+                path.pop();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The node at key path `path` inside `node`, if any.
+pub fn lookup<'a>(node: &'a Node, path: &[&str]) -> Option<&'a Node> {
+    path.iter().try_fold(node, |n, k| match n {
+        Node::Dir(m) => m.get(*k),
+        Node::Value(_) => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Node {
+        Node::Value(s.as_bytes().to_vec())
+    }
+    fn d(entries: Vec<(&str, Node)>) -> Node {
+        Node::Dir(
+            entries
+                .into_iter()
+                .map(|(k, n)| (k.to_string(), n))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn validate_names_the_path() {
+        let t = d(vec![(
+            "addresses",
+            d(vec![("1", d(vec![("a/b", v("x"))]))]),
+        )]);
+        assert_eq!(
+            validate_tree(&t).unwrap_err(),
+            "bad key \"a/b\" at addresses/1: '/' not allowed (letters, digits, '.', '_', '-', ':')"
+        );
+        let t = d(vec![("..", v("x"))]);
+        assert!(validate_tree(&t)
+            .unwrap_err()
+            .starts_with("bad key \"..\" at top level"));
+        let big = Node::Value(vec![b'x'; MAX_VALUE + 1]);
+        let t = d(vec![("a", d(vec![("b", big)]))]);
+        assert_eq!(
+            validate_tree(&t).unwrap_err(),
+            format!("value at a/b is {} bytes (max 65536)", MAX_VALUE + 1)
+        );
+        let ok = d(vec![
+            ("a", Node::Value(vec![b'x'; MAX_VALUE])),
+            ("e", d(vec![])),
+        ]);
+        assert_eq!(
+            validate_tree(&ok),
+            Ok(Size {
+                entries: 2,
+                bytes: MAX_VALUE
+            })
+        );
+    }
+
+    #[test]
+    fn validate_bounds() {
+        let many = Node::Dir((0..=MAX_ENTRIES).map(|i| (i.to_string(), v("x"))).collect());
+        assert!(validate_tree(&many)
+            .unwrap_err()
+            .contains("more than 4096 entries"));
+        let mut deep = v("x");
+        for _ in 0..=MAX_DEPTH {
+            deep = d(vec![("a", deep)]);
+        }
+        assert!(validate_tree(&deep).unwrap_err().contains("deeper than"));
+        let fat = Node::Dir(
+            (0..17)
+                .map(|i| (i.to_string(), Node::Value(vec![0; MAX_VALUE])))
+                .collect(),
+        );
+        assert!(validate_tree(&fat).unwrap_err().contains("bytes of values"));
+    }
+
+    #[test]
+    fn lookup_paths() {
+        let t = d(vec![("a", d(vec![("b", v("1"))]))]);
+        assert_eq!(lookup(&t, &["a", "b"]), Some(&v("1")));
+        assert_eq!(lookup(&t, &["a", "b", "c"]), None);
+        assert_eq!(lookup(&t, &[]), Some(&t));
+    }
 }

@@ -1,0 +1,298 @@
+//! Subscriptions to published services: one inotify watch on the state root
+//! (each `<name>` there is a symlink replaced by rename on every publish), a
+//! dirty flag per subscribed name, and the last snapshot each name's handlers
+//! saw. Draining inotify only marks names dirty; reading and diffing happen
+//! once per step, so a burst of publishes costs a few reads and the handlers
+//! always end on the latest snapshot.
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
+
+use crate::tree::{self, Node};
+
+/// One inotify read; events for other entries just fill it and are ignored.
+const EVENT_BUF: usize = 4096;
+
+/// A handler to call: `(subscription id, callback, snapshot, changed keys)`.
+pub struct Change {
+    pub sub: u32,
+    pub cb: u32,
+    pub node: Option<std::rc::Rc<Node>>,
+    pub changed: std::rc::Rc<Vec<String>>,
+}
+
+struct Watched {
+    name: String,
+    dirty: bool,
+    last: Option<std::rc::Rc<Node>>,
+    /// `(subscription id, callback)`
+    subs: Vec<(u32, u32)>,
+}
+
+pub struct Subscriptions {
+    root: PathBuf,
+    inotify: Option<Inotify>,
+    watch: Option<WatchDescriptor>,
+    names: Vec<Watched>,
+    next_id: u32,
+}
+
+impl Subscriptions {
+    pub fn new(root: PathBuf) -> Subscriptions {
+        Subscriptions {
+            root,
+            inotify: None,
+            watch: None,
+            names: Vec::new(),
+            next_id: 1,
+        }
+    }
+
+    /// Subscribes `cb` to `name`; it runs at the next step if `name` exists.
+    pub fn subscribe(&mut self, name: &str, cb: u32) -> io::Result<u32> {
+        self.ensure_watch()?;
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        match self.names.iter_mut().find(|w| w.name == name) {
+            Some(w) => {
+                w.subs.push((id, cb));
+                // The new handler must see the current state even if others already did.
+                w.last = None;
+                w.dirty = true;
+            }
+            None => self.names.push(Watched {
+                name: name.into(),
+                dirty: true,
+                last: None,
+                subs: vec![(id, cb)],
+            }),
+        }
+        Ok(id)
+    }
+
+    /// Ends a subscription; returns its callback so the binding can free it.
+    pub fn unsubscribe(&mut self, id: u32) -> Option<u32> {
+        let wi = self
+            .names
+            .iter()
+            .position(|w| w.subs.iter().any(|s| s.0 == id))?;
+        let w = &mut self.names[wi];
+        let si = w.subs.iter().position(|s| s.0 == id)?;
+        let (_, cb) = w.subs.remove(si);
+        if w.subs.is_empty() {
+            self.names.remove(wi);
+        }
+        Some(cb)
+    }
+
+    pub fn is_live(&self, id: u32) -> bool {
+        self.names.iter().any(|w| w.subs.iter().any(|s| s.0 == id))
+    }
+
+    /// (Re)creates the root and its watch; after the root was removed the
+    /// next step retries.
+    pub fn ensure_watch(&mut self) -> io::Result<()> {
+        if self.inotify.is_none() {
+            self.inotify = Some(Inotify::init()?);
+        }
+        if self.watch.is_none() {
+            std::fs::create_dir_all(&self.root)?;
+            let mask = WatchMask::CREATE
+                | WatchMask::MOVED_TO
+                | WatchMask::DELETE
+                | WatchMask::MOVED_FROM
+                | WatchMask::ONLYDIR
+                | WatchMask::DONT_FOLLOW
+                | WatchMask::DELETE_SELF
+                | WatchMask::MOVE_SELF;
+            if let Some(ino) = self.inotify.as_mut() {
+                self.watch = Some(ino.watches().add(&self.root, mask)?);
+            }
+            // Whatever happened while we were not watching: look again.
+            self.mark_all();
+        }
+        Ok(())
+    }
+
+    /// The fd to poll, once something was subscribed.
+    pub fn fd(&self) -> Option<RawFd> {
+        if self.names.is_empty() {
+            return None;
+        }
+        self.inotify.as_ref().map(|i| i.as_raw_fd())
+    }
+
+    pub fn any_dirty(&self) -> bool {
+        self.names.iter().any(|w| w.dirty)
+    }
+
+    fn mark_all(&mut self) {
+        for w in &mut self.names {
+            w.dirty = true;
+        }
+    }
+
+    fn mark(&mut self, name: &OsStr) {
+        let name = name.as_bytes();
+        if name.first() == Some(&b'.') {
+            return;
+        }
+        for w in &mut self.names {
+            if w.name.as_bytes() == name {
+                w.dirty = true;
+            }
+        }
+    }
+
+    /// Reads every queued inotify event and marks names dirty.
+    pub fn drain(&mut self) {
+        let mut buf = [0u8; EVENT_BUF];
+        let mut lost_watch = false;
+        let mut all = false;
+        let Some(ino) = self.inotify.as_mut() else {
+            return;
+        };
+        let mut names: Vec<std::ffi::OsString> = Vec::new();
+        loop {
+            let events = match ino.read_events(&mut buf) {
+                Ok(ev) => ev,
+                Err(_) => break,
+            };
+            let mut n = 0;
+            for ev in events {
+                n += 1;
+                if ev.mask.contains(EventMask::Q_OVERFLOW) {
+                    all = true;
+                } else if ev
+                    .mask
+                    .intersects(EventMask::DELETE_SELF | EventMask::MOVE_SELF | EventMask::IGNORED)
+                {
+                    lost_watch = true;
+                } else if let Some(name) = ev.name {
+                    // Bounded: only names we watch are kept, once each.
+                    let b = name.as_bytes();
+                    if b.first() != Some(&b'.')
+                        && !names.iter().any(|x| x.as_bytes() == b)
+                        && self.names.iter().any(|w| w.name.as_bytes() == b)
+                    {
+                        names.push(name.to_os_string());
+                    }
+                }
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        for n in &names {
+            self.mark(n);
+        }
+        if all {
+            self.mark_all();
+        }
+        if lost_watch {
+            if let (Some(ino), Some(wd)) = (self.inotify.as_mut(), self.watch.take()) {
+                let _ = ino.watches().remove(wd);
+            }
+            self.mark_all();
+            let _ = self.ensure_watch();
+        }
+    }
+
+    /// Reads every dirty name and reports the handlers to call. A read error
+    /// keeps the last snapshot (it is logged through `log`).
+    pub fn changes(&mut self, out: &mut Vec<Change>, log: &mut dyn FnMut(&str)) {
+        for w in &mut self.names {
+            if !w.dirty {
+                continue;
+            }
+            w.dirty = false;
+            let new = match tree::read(&self.root, &w.name) {
+                Ok(n) => n,
+                Err(e) => {
+                    log(&format!("subscribe {}: {}", w.name, e));
+                    continue;
+                }
+            };
+            if let Some(keys) = refresh(&mut w.last, new) {
+                let changed = std::rc::Rc::new(keys);
+                for &(sub, cb) in &w.subs {
+                    out.push(Change {
+                        sub,
+                        cb,
+                        node: w.last.clone(),
+                        changed: changed.clone(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Replaces the cached snapshot; the changed keys when the handlers must run
+/// (the tree changed, appeared or disappeared), else `None`.
+fn refresh(last: &mut Option<std::rc::Rc<Node>>, new: Option<Node>) -> Option<Vec<String>> {
+    let same = match (last.as_deref(), new.as_ref()) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    };
+    if same {
+        return None;
+    }
+    let keys = tree::changed_keys(last.as_deref(), new.as_ref());
+    *last = new.map(std::rc::Rc::new);
+    Some(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn val(s: &str) -> Node {
+        Node::Value(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn refresh_calls_only_on_a_difference() {
+        let mut last = None;
+        assert!(
+            refresh(&mut last, None).is_none(),
+            "absent and still absent"
+        );
+        let mut m = BTreeMap::new();
+        m.insert("a".to_string(), val("1"));
+        assert!(
+            refresh(&mut last, Some(Node::Dir(m.clone()))).is_some(),
+            "appeared"
+        );
+        assert!(
+            refresh(&mut last, Some(Node::Dir(m.clone()))).is_none(),
+            "unchanged"
+        );
+        m.insert("a".to_string(), val("2"));
+        assert!(refresh(&mut last, Some(Node::Dir(m))).is_some(), "changed");
+        assert!(refresh(&mut last, None).is_some(), "gone");
+        assert!(last.is_none());
+    }
+
+    #[test]
+    fn unsubscribe_returns_the_callback_and_drops_the_name() {
+        let dir = std::env::temp_dir().join(format!("upd-subs-{}", std::process::id()));
+        let mut s = Subscriptions::new(dir.clone());
+        let a = s.subscribe("eth0", 10).unwrap();
+        let b = s.subscribe("eth0", 11).unwrap();
+        assert!(s.any_dirty());
+        assert!(s.fd().is_some());
+        assert_eq!(s.unsubscribe(a), Some(10));
+        assert_eq!(s.unsubscribe(a), None);
+        assert!(s.is_live(b));
+        assert_eq!(s.unsubscribe(b), Some(11));
+        assert!(s.fd().is_none());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -1,0 +1,802 @@
+//! The tree on disk (docs/state-tree.md):
+//!
+//! ```text
+//! $UPD_ROOT/eth0 -> .eth0/7        the only symlink ever followed
+//! $UPD_ROOT/.eth0/6/...            previous generation, kept for readers
+//! $UPD_ROOT/.eth0/7/...            current generation: one file per value
+//! $UPD_ROOT/.eth0/8.tmp/...        staging (a publish in progress)
+//! $UPD_ROOT/.eth0/link.tmp         the new symlink, just before the flip
+//! ```
+//!
+//! Publish builds the next generation in staging (hard-linking values that
+//! did not change from the current one), renames it into place, then renames
+//! a fresh symlink over `<name>`: readers see the old tree or the new one,
+//! never a mix. Staging and the temporary link live inside `.<name>/`, so no
+//! service's leftovers can collide with another service's names. Publishers
+//! of one service serialise on an `flock` of `.<name>/`.
+//!
+//! Every path below the root is opened relative to a directory fd with
+//! `O_NOFOLLOW`; the symlink `<name>` is read with `readlinkat` and only its
+//! exact form `.<name>/<digits>` is honoured.
+use std::ffi::{CStr, CString};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use super::key::{self, parse_generation, parse_link, show, show_path};
+use super::{validate_tree, Node, TreeError, MAX_BYTES, MAX_DEPTH, MAX_ENTRIES, MAX_VALUE};
+use crate::sys::fs::{self as sfs, fd_ref, Kind};
+
+/// How a publish writes its files.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct PublishOpts {
+    /// Files 0600 and directories 0700 (else 0644 / 0755).
+    pub private: bool,
+}
+
+impl PublishOpts {
+    fn file_mode(&self) -> u32 {
+        if self.private {
+            0o600
+        } else {
+            0o644
+        }
+    }
+    fn dir_mode(&self) -> u32 {
+        if self.private {
+            0o700
+        } else {
+            0o755
+        }
+    }
+}
+
+/// How many times a reader starts over when the generation it was reading
+/// is deleted under it (two publishes during one read).
+const READ_ATTEMPTS: usize = 5;
+const STAGING_SUFFIX: &str = ".tmp";
+const LINK_TMP: &str = "link.tmp";
+
+fn errno(e: &io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(0)
+}
+
+fn c(s: &str) -> CString {
+    // Keys, names and generation numbers never hold a NUL (checked before).
+    CString::new(s).unwrap_or_default()
+}
+
+fn dot(name: &str) -> String {
+    let mut s = String::with_capacity(name.len() + 1);
+    s.push('.');
+    s.push_str(name);
+    s
+}
+
+fn check_name(op: &str, name: &str) -> Result<(), TreeError> {
+    key::validate_name(name.as_bytes()).map_err(|e| {
+        TreeError(format!(
+            "{op}: bad service name {}: {e}",
+            show(name.as_bytes())
+        ))
+    })
+}
+
+/// Opens the root; `Ok(None)` when it does not exist.
+fn open_root(op: &str, root: &Path) -> Result<Option<OwnedFd>, TreeError> {
+    let p = sfs::cstr(root.as_os_str().as_bytes())
+        .map_err(|_| TreeError(format!("{op}: bad root {}", root.display())))?;
+    match sfs::open_dir(&p) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(e) if errno(&e) == libc::ENOENT => Ok(None),
+        Err(e) => Err(TreeError(format!(
+            "{op}: cannot open root {}: {e}",
+            root.display()
+        ))),
+    }
+}
+
+/// What `$UPD_ROOT/<name>` is.
+enum Link {
+    Absent,
+    Generation(u64),
+}
+
+fn read_link(op: &str, root: &Path, rootfd: BorrowedFd, name: &str) -> Result<Link, TreeError> {
+    match sfs::readlink_at(rootfd, &c(name)) {
+        Ok(t) => match parse_link(name, &t) {
+            Some(g) => Ok(Link::Generation(g)),
+            None => Err(TreeError(format!(
+                "{op} {name}: refusing {}/{name}: a symlink to {}, not to .{name}/<generation>",
+                root.display(),
+                show(&t)
+            ))),
+        },
+        Err(e) if errno(&e) == libc::ENOENT => Ok(Link::Absent),
+        Err(e) if errno(&e) == libc::EINVAL => Err(TreeError(format!(
+            "{op} {name}: refusing {}/{name}: not a symlink made by upd (a directory or file is in the way)",
+            root.display()
+        ))),
+        Err(e) => Err(TreeError(format!("{op} {name}: cannot read {}/{name}: {e}", root.display()))),
+    }
+}
+
+// ---------------------------------------------------------------- publish
+
+/// Replaces service `name`'s published tree with `tree` (a directory node)
+/// atomically; returns the new generation number. On any error the previous
+/// snapshot is untouched and no staging is left behind.
+pub fn publish(root: &Path, name: &str, tree: &Node, opts: &PublishOpts) -> Result<u64, TreeError> {
+    check_name("publish", name)?;
+    let entries = match tree {
+        Node::Dir(m) => m,
+        Node::Value(_) => {
+            return Err(TreeError(format!(
+                "publish {name}: the tree must be a table, not a value"
+            )))
+        }
+    };
+    validate_tree(tree).map_err(|m| TreeError(format!("publish {name}: {m}")))?;
+    let fail = |what: &str, e: io::Error| TreeError(format!("publish {name}: {what}: {e}"));
+    if open_root("publish", root)?.is_none() {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(root)
+            .map_err(|e| {
+                TreeError(format!(
+                    "publish {name}: cannot create root {}: {e}",
+                    root.display()
+                ))
+            })?;
+    }
+    let rootfd = open_root("publish", root)?
+        .ok_or_else(|| TreeError(format!("publish {name}: root {} vanished", root.display())))?;
+    let rootfd = fd_ref(&rootfd);
+    // Refuse before creating anything if `<name>` is not ours.
+    read_link("publish", root, rootfd, name)?;
+    let dotname = c(&dot(name));
+    let dotfd = lock_service_dir(root, rootfd, name, &dotname, opts)?;
+    let dotfd = fd_ref(&dotfd);
+    // Under the lock: the link may have moved since we first looked.
+    let current = match read_link("publish", root, rootfd, name)? {
+        Link::Generation(g) => Some(g),
+        Link::Absent => None,
+    };
+    // Leftovers of a killed publisher go; generations are counted.
+    let mut newest = current.unwrap_or(0);
+    let listing = sfs::read_dir(dotfd, MAX_ENTRIES)
+        .map_err(|e| fail("cannot list the service directory", e))?;
+    for (entry, kind) in &listing {
+        match parse_generation(entry.to_bytes()) {
+            Some(g) => newest = newest.max(g),
+            None => remove_entry(dotfd, entry, kind_hint(*kind), 0)
+                .map_err(|e| fail("cannot remove leftover staging", e))?,
+        }
+    }
+    let next = newest
+        .checked_add(1)
+        .ok_or_else(|| TreeError(format!("publish {name}: generation numbers exhausted")))?;
+    let gen_name = c(&next.to_string());
+    let staging = c(&format!("{next}{STAGING_SUFFIX}"));
+    let old = current.and_then(|g| sfs::open_dir_at(dotfd, &c(&g.to_string())).ok());
+
+    let built = (|| {
+        let newfd = sfs::mkdir_at(dotfd, &staging, opts.dir_mode())
+            .map_err(|e| fail("cannot create the staging directory", e))?;
+        let mut path = Vec::new();
+        build_dir(
+            fd_ref(&newfd),
+            old.as_ref().map(fd_ref),
+            entries,
+            opts,
+            &mut path,
+        )
+        .map_err(|(p, what, e)| fail(&format!("{what} {}", show_path(&p)), e))?;
+        sfs::rename_at(dotfd, &staging, dotfd, &gen_name)
+            .map_err(|e| fail("cannot rename the staging directory", e))
+    })();
+    if let Err(e) = built {
+        let _ = remove_entry(dotfd, &staging, None, 0);
+        return Err(e);
+    }
+    let target = c(&format!(".{name}/{next}"));
+    let link_tmp = c(LINK_TMP);
+    let flipped = sfs::symlink_at(&target, dotfd, &link_tmp)
+        .map_err(|e| fail("cannot create the symlink", e))
+        .and_then(|()| {
+            sfs::rename_at(dotfd, &link_tmp, rootfd, &c(name))
+                .map_err(|e| fail("cannot replace the symlink", e))
+        });
+    if let Err(e) = flipped {
+        let _ = sfs::unlink_at(dotfd, &link_tmp, false);
+        let _ = remove_entry(dotfd, &gen_name, Some(true), 0);
+        return Err(e);
+    }
+    // Keep the generation just replaced: a reader may still be in it.
+    // Failing to delete is not failing to publish; the next publish retries.
+    for (entry, kind) in &listing {
+        if let Some(g) = parse_generation(entry.to_bytes()) {
+            if Some(g) != current && g != next {
+                let _ = remove_entry(dotfd, entry, kind_hint(*kind), 0);
+            }
+        }
+    }
+    Ok(next)
+}
+
+/// Creates (if needed) and locks `.<name>/`, retrying if a withdraw removed
+/// it between the open and the lock.
+fn lock_service_dir(
+    root: &Path,
+    rootfd: BorrowedFd,
+    name: &str,
+    dotname: &CStr,
+    opts: &PublishOpts,
+) -> Result<OwnedFd, TreeError> {
+    let refuse = |e: io::Error| {
+        TreeError(format!(
+            "publish {name}: refusing {}/.{name}: not a directory made by upd ({e})",
+            root.display()
+        ))
+    };
+    for _ in 0..READ_ATTEMPTS {
+        let fd = match sfs::mkdir_at(rootfd, dotname, opts.dir_mode()) {
+            Ok(fd) => fd,
+            Err(e) if errno(&e) == libc::EEXIST => {
+                sfs::open_dir_at(rootfd, dotname).map_err(refuse)?
+            }
+            Err(e) => {
+                return Err(TreeError(format!(
+                    "publish {name}: cannot create {}/.{name}: {e}",
+                    root.display()
+                )))
+            }
+        };
+        let fail = |e: io::Error| {
+            TreeError(format!(
+                "publish {name}: cannot lock {}/.{name}: {e}",
+                root.display()
+            ))
+        };
+        sfs::lock_exclusive(fd_ref(&fd)).map_err(fail)?;
+        let mine = sfs::fstat(fd_ref(&fd)).map_err(fail)?;
+        match sfs::stat_at(rootfd, dotname) {
+            Ok(m) if m.ino == mine.ino && m.dev == mine.dev => {
+                sfs::fchmod(fd_ref(&fd), opts.dir_mode()).map_err(fail)?;
+                return Ok(fd);
+            }
+            _ => continue, // withdrawn while we waited: start again
+        }
+    }
+    Err(TreeError(format!(
+        "publish {name}: {}/.{name} keeps disappearing",
+        root.display()
+    )))
+}
+
+fn kind_hint(k: Kind) -> Option<bool> {
+    match k {
+        Kind::Dir => Some(true),
+        Kind::File | Kind::Symlink => Some(false),
+        Kind::Other => None,
+    }
+}
+
+type BuildErr<'a> = (Vec<&'a str>, &'static str, io::Error);
+
+fn build_dir<'a>(
+    newfd: BorrowedFd,
+    oldfd: Option<BorrowedFd>,
+    entries: &'a std::collections::BTreeMap<String, Node>,
+    opts: &PublishOpts,
+    path: &mut Vec<&'a str>,
+) -> Result<(), BuildErr<'a>> {
+    for (k, node) in entries {
+        path.push(k);
+        let ck = c(k);
+        match node {
+            Node::Value(v) => {
+                let linked = match oldfd {
+                    Some(o) if same_value(o, &ck, v, opts.file_mode()) => {
+                        sfs::link_at(o, &ck, newfd, &ck).is_ok()
+                    }
+                    _ => false,
+                };
+                if !linked {
+                    let f = sfs::create_file_at(newfd, &ck, opts.file_mode())
+                        .map_err(|e| (path.clone(), "cannot create", e))?;
+                    let mut f = File::from(f);
+                    f.write_all(v)
+                        .and_then(|()| f.write_all(b"\n"))
+                        .map_err(|e| (path.clone(), "cannot write", e))?;
+                }
+            }
+            Node::Dir(m) => {
+                let sub = sfs::mkdir_at(newfd, &ck, opts.dir_mode())
+                    .map_err(|e| (path.clone(), "cannot create", e))?;
+                let oldsub = oldfd.and_then(|o| sfs::open_dir_at(o, &ck).ok());
+                build_dir(fd_ref(&sub), oldsub.as_ref().map(fd_ref), m, opts, path)?;
+            }
+        }
+        path.pop();
+    }
+    Ok(())
+}
+
+/// Whether `dir/name` is a regular file holding exactly `value` + "\n" with
+/// permission bits `perm` (then it can be hard-linked instead of rewritten).
+fn same_value(dir: BorrowedFd, name: &CStr, value: &[u8], perm: u32) -> bool {
+    let want = value.len() as u64 + 1;
+    match sfs::stat_at(dir, name) {
+        Ok(m) if m.kind == Kind::File && m.perm == perm && m.size == want => {}
+        _ => return false,
+    }
+    let Ok(fd) = sfs::open_file_at(dir, name) else {
+        return false;
+    };
+    match sfs::fstat(fd_ref(&fd)) {
+        Ok(m) if m.kind == Kind::File && m.size == want => {}
+        _ => return false,
+    }
+    let mut f = File::from(fd);
+    let mut buf = [0u8; 4096];
+    let mut at = 0usize;
+    let expected = |i: usize| if i < value.len() { value[i] } else { b'\n' };
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => return at as u64 == want,
+            Ok(n) => {
+                if at + n > want as usize || (0..n).any(|i| buf[i] != expected(at + i)) {
+                    return false;
+                }
+                at += n;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Removes `name` in `dir` and everything below it without following any
+/// symlink. `is_dir`: what the caller knows of its kind (`None`: look).
+fn remove_entry(
+    dir: BorrowedFd,
+    name: &CStr,
+    is_dir: Option<bool>,
+    depth: usize,
+) -> io::Result<()> {
+    let is_dir = match is_dir {
+        Some(d) => d,
+        None => match sfs::stat_at(dir, name) {
+            Ok(m) => m.kind == Kind::Dir,
+            Err(e) if errno(&e) == libc::ENOENT => return Ok(()),
+            Err(e) => return Err(e),
+        },
+    };
+    let r = if is_dir {
+        if depth > 2 * MAX_DEPTH {
+            return Err(io::Error::from_raw_os_error(libc::ELOOP));
+        }
+        let sub = match sfs::open_dir_at(dir, name) {
+            Ok(fd) => fd,
+            Err(e) if errno(&e) == libc::ENOENT => return Ok(()),
+            // Not a directory after all (replaced under us): unlink it.
+            Err(e) if errno(&e) == libc::ENOTDIR || errno(&e) == libc::ELOOP => {
+                return remove_entry(dir, name, Some(false), depth)
+            }
+            Err(e) => return Err(e),
+        };
+        // In batches, so a huge planted directory costs bounded memory.
+        loop {
+            let batch = sfs::read_dir_some(fd_ref(&sub), 256)?;
+            if batch.is_empty() {
+                break;
+            }
+            for (n, k) in &batch {
+                remove_entry(fd_ref(&sub), n, kind_hint(*k), depth + 1)?;
+            }
+        }
+        sfs::unlink_at(dir, name, true)
+    } else {
+        sfs::unlink_at(dir, name, false)
+    };
+    match r {
+        Err(e) if errno(&e) == libc::ENOENT => Ok(()),
+        r => r,
+    }
+}
+
+// ---------------------------------------------------------------- withdraw
+
+/// Removes service `name`'s tree: first the symlink `<name>` (the atomic
+/// "gone"), then `.<name>/` and everything below it. `Ok(false)` if it was
+/// not published. Refuses (touching nothing) if `<name>` or `.<name>` is
+/// not what upd makes.
+pub fn withdraw(root: &Path, name: &str) -> Result<bool, TreeError> {
+    check_name("withdraw", name)?;
+    let Some(rootfd) = open_root("withdraw", root)? else {
+        return Ok(false);
+    };
+    let rootfd = fd_ref(&rootfd);
+    let link = read_link("withdraw", root, rootfd, name)?;
+    let dotname = c(&dot(name));
+    let dotfd = match sfs::open_dir_at(rootfd, &dotname) {
+        Ok(fd) => Some(fd),
+        Err(e) if errno(&e) == libc::ENOENT => None,
+        Err(e) => {
+            return Err(TreeError(format!(
+                "withdraw {name}: refusing {}/.{name}: not a directory made by upd ({e})",
+                root.display()
+            )))
+        }
+    };
+    let fail = |what: &str, e: io::Error| TreeError(format!("withdraw {name}: {what}: {e}"));
+    if let Some(fd) = &dotfd {
+        sfs::lock_exclusive(fd_ref(fd)).map_err(|e| fail("cannot lock", e))?;
+    }
+    let published = matches!(link, Link::Generation(_));
+    if published {
+        match sfs::unlink_at(rootfd, &c(name), false) {
+            Err(e) if errno(&e) != libc::ENOENT => {
+                return Err(fail("cannot remove the symlink", e))
+            }
+            _ => {}
+        }
+    }
+    if dotfd.is_some() {
+        remove_entry(rootfd, &dotname, Some(true), 0)
+            .map_err(|e| fail("cannot remove the snapshots", e))?;
+    }
+    Ok(published)
+}
+
+// ---------------------------------------------------------------- list
+
+/// Sorted names of the services published now: entries of the root that
+/// are symlinks of the form `.<name>/<digits>`.
+pub fn list(root: &Path) -> Result<Vec<String>, TreeError> {
+    let Some(rootfd) = open_root("list", root)? else {
+        return Ok(Vec::new());
+    };
+    let rootfd = fd_ref(&rootfd);
+    let entries = sfs::read_dir(rootfd, 4 * MAX_ENTRIES)
+        .map_err(|e| TreeError(format!("list: cannot read {}: {e}", root.display())))?;
+    let mut names: Vec<String> = entries
+        .into_iter()
+        .filter(|(n, k)| *k == Kind::Symlink && key::validate_name(n.to_bytes()).is_ok())
+        .filter_map(|(n, _)| {
+            let name = std::str::from_utf8(n.to_bytes()).ok()?.to_owned();
+            let t = sfs::readlink_at(rootfd, &n).ok()?;
+            parse_link(&name, &t).map(|_| name)
+        })
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+// ---------------------------------------------------------------- read
+
+/// Reads service `name`'s current snapshot; `None` when it is not published.
+pub fn read(root: &Path, name: &str) -> Result<Option<Node>, TreeError> {
+    read_path(root, name, &[])
+}
+
+enum ReadErr {
+    /// Part of the generation disappeared: start over from the symlink.
+    Vanished,
+    Fail(String),
+}
+
+struct Budget {
+    entries: usize,
+    bytes: usize,
+}
+
+/// Reads the node at key path `path` (already split, each a key) of service
+/// `name`; `None` when the service or the path is absent. Bounded: at most
+/// `MAX_ENTRIES` entries and `MAX_BYTES` value bytes, else an error.
+pub fn read_path(root: &Path, name: &str, path: &[&str]) -> Result<Option<Node>, TreeError> {
+    check_name("read", name)?;
+    for k in path {
+        key::validate_key(k.as_bytes()).map_err(|e| {
+            TreeError(format!(
+                "read {name}: bad key {} in path: {e}",
+                show(k.as_bytes())
+            ))
+        })?;
+    }
+    let Some(rootfd) = open_root("read", root)? else {
+        return Ok(None);
+    };
+    let rootfd = fd_ref(&rootfd);
+    let dotname = c(&dot(name));
+    let mut last = 0;
+    for _ in 0..READ_ATTEMPTS {
+        let generation = match read_link("read", root, rootfd, name)? {
+            Link::Absent => return Ok(None),
+            Link::Generation(g) => g,
+        };
+        last = generation;
+        let genfd = match open_generation(rootfd, &dotname, generation) {
+            Ok(fd) => fd,
+            Err(ReadErr::Fail(m)) => return Err(TreeError(format!("read {name}: {m}"))),
+            Err(ReadErr::Vanished) => match read_link("read", root, rootfd, name)? {
+                Link::Generation(g) if g == generation => {
+                    return Err(TreeError(format!(
+                        "read {name}: {}/{name} points to .{name}/{g}, which does not exist",
+                        root.display()
+                    )))
+                }
+                _ => continue,
+            },
+        };
+        let result = read_in(fd_ref(&genfd), path);
+        let whole = still_linked(root, rootfd, name, &dotname, generation, fd_ref(&genfd))?;
+        match result {
+            Ok(n) if whole => return Ok(n),
+            Err(ReadErr::Fail(m)) => return Err(TreeError(format!("read {name}: {m}"))),
+            // Gone from a generation that was intact: a genuine absence.
+            Err(ReadErr::Vanished) if whole => return Ok(None),
+            // Possibly torn: read it again from the new link.
+            _ => continue,
+        }
+    }
+    Err(TreeError(format!(
+        "read {name}: the snapshot changed under the reader {READ_ATTEMPTS} times (last .{name}/{last})"
+    )))
+}
+
+/// Whether generation `g` (open as `genfd`) was whole during the whole read
+/// that just ended: a generation never changes once linked and is deleted
+/// only by the publish that links the one after next, so it was whole if
+/// the link now names `g` or `g + 1` and `.<name>/g` is still the directory
+/// that was read (not a new one after a withdraw and fresh publishes).
+/// Deleted entries are not always an `ENOENT` for the reader: a directory
+/// being emptied just lists fewer entries. Hence this check after each read.
+fn still_linked(
+    root: &Path,
+    rootfd: BorrowedFd,
+    name: &str,
+    dotname: &CStr,
+    g: u64,
+    genfd: BorrowedFd,
+) -> Result<bool, TreeError> {
+    match read_link("read", root, rootfd, name)? {
+        Link::Generation(now) if now == g || now == g.saturating_add(1) => {}
+        _ => return Ok(false),
+    }
+    let same = (|| {
+        let read = sfs::fstat(genfd).ok()?;
+        let dotfd = sfs::open_dir_at(rootfd, dotname).ok()?;
+        let now = sfs::stat_at(fd_ref(&dotfd), &c(&g.to_string())).ok()?;
+        Some(read.ino == now.ino && read.dev == now.dev)
+    })();
+    Ok(same == Some(true))
+}
+
+fn io_read(e: io::Error, path: &[&str], what: &str) -> ReadErr {
+    if errno(&e) == libc::ENOENT {
+        ReadErr::Vanished
+    } else {
+        ReadErr::Fail(format!("{what} {}: {e}", show_path(path)))
+    }
+}
+
+fn open_generation(
+    rootfd: BorrowedFd,
+    dotname: &CStr,
+    generation: u64,
+) -> Result<OwnedFd, ReadErr> {
+    let dotfd = sfs::open_dir_at(rootfd, dotname).map_err(|e| io_read(e, &[], "cannot open"))?;
+    sfs::open_dir_at(fd_ref(&dotfd), &c(&generation.to_string()))
+        .map_err(|e| io_read(e, &[], "cannot open generation"))
+}
+
+/// Reads the node at `path` in the generation open as `genfd`.
+fn read_in(genfd: BorrowedFd, path: &[&str]) -> Result<Option<Node>, ReadErr> {
+    let mut budget = Budget {
+        entries: 0,
+        bytes: 0,
+    };
+    let Some((last, parents)) = path.split_last() else {
+        return read_dir_node(genfd, &[], &mut budget).map(Some);
+    };
+    // Walk down to the parent of the requested node.
+    let mut opened: Option<OwnedFd> = None;
+    let mut walked: Vec<&str> = Vec::new();
+    for k in parents {
+        walked.push(k);
+        let dir = opened.as_ref().map(fd_ref).unwrap_or(genfd);
+        opened = match sfs::open_dir_at(dir, &c(k)) {
+            Ok(fd) => Some(fd),
+            // A value where a directory was asked for: the path is absent.
+            // (A symlink can also say ENOTDIR here: that one is refused.)
+            Err(e) if errno(&e) == libc::ENOTDIR => match sfs::stat_at(dir, &c(k)) {
+                Ok(m) if m.kind == Kind::File => return Ok(None),
+                Ok(m) if m.kind == Kind::Symlink => {
+                    return Err(ReadErr::Fail(format!(
+                        "refusing the symlink at {} (upd never makes one)",
+                        show_path(&walked)
+                    )))
+                }
+                Ok(_) => {
+                    return Err(ReadErr::Fail(format!(
+                        "refusing {}: not a file or directory",
+                        show_path(&walked)
+                    )))
+                }
+                Err(e) => return Err(io_read(e, &walked, "cannot stat")),
+            },
+            Err(e) => return Err(io_read(e, &walked, "cannot open")),
+        };
+    }
+    walked.push(last);
+    let dir = opened.as_ref().map(fd_ref).unwrap_or(genfd);
+    read_entry(dir, last, None, &walked, &mut budget).map(Some)
+}
+
+/// Reads entry `k` of `dir`; `path` is its key path (ending in `k`).
+fn read_entry(
+    dir: BorrowedFd,
+    k: &str,
+    kind: Option<Kind>,
+    path: &[&str],
+    budget: &mut Budget,
+) -> Result<Node, ReadErr> {
+    if path.len() > MAX_DEPTH {
+        return Err(ReadErr::Fail(format!(
+            "nested deeper than {MAX_DEPTH} at {}",
+            show_path(path)
+        )));
+    }
+    let ck = c(k);
+    let kind = match kind {
+        Some(Kind::File) => Kind::File,
+        Some(Kind::Dir) => Kind::Dir,
+        _ => {
+            sfs::stat_at(dir, &ck)
+                .map_err(|e| io_read(e, path, "cannot stat"))?
+                .kind
+        }
+    };
+    match kind {
+        Kind::File => read_value(dir, &ck, path, budget).map(Node::Value),
+        Kind::Dir => {
+            let sub = sfs::open_dir_at(dir, &ck).map_err(|e| io_read(e, path, "cannot open"))?;
+            read_dir_node(fd_ref(&sub), path, budget)
+        }
+        Kind::Symlink => Err(ReadErr::Fail(format!(
+            "refusing the symlink at {} (upd never makes one)",
+            show_path(path)
+        ))),
+        Kind::Other => Err(ReadErr::Fail(format!(
+            "refusing {}: not a file or directory",
+            show_path(path)
+        ))),
+    }
+}
+
+fn read_dir_node(dir: BorrowedFd, path: &[&str], budget: &mut Budget) -> Result<Node, ReadErr> {
+    let room = MAX_ENTRIES.saturating_sub(budget.entries);
+    let entries = sfs::read_dir(dir, room).map_err(|e| {
+        if errno(&e) == libc::EFBIG {
+            ReadErr::Fail(format!("more than {MAX_ENTRIES} entries"))
+        } else {
+            io_read(e, path, "cannot list")
+        }
+    })?;
+    budget.entries += entries.len();
+    let mut map = std::collections::BTreeMap::new();
+    for (n, kind) in entries {
+        let k = match std::str::from_utf8(n.to_bytes()) {
+            Ok(k) if key::validate_key(k.as_bytes()).is_ok() => k.to_owned(),
+            _ => {
+                return Err(ReadErr::Fail(format!(
+                    "unexpected entry {} at {}",
+                    show(n.to_bytes()),
+                    show_path(path)
+                )))
+            }
+        };
+        let node = {
+            let mut sub: Vec<&str> = path.to_vec();
+            sub.push(&k);
+            read_entry(dir, &k, Some(kind), &sub, budget)?
+        };
+        map.insert(k, node);
+    }
+    Ok(Node::Dir(map))
+}
+
+fn read_value(
+    dir: BorrowedFd,
+    name: &CStr,
+    path: &[&str],
+    budget: &mut Budget,
+) -> Result<Vec<u8>, ReadErr> {
+    let fd = sfs::open_file_at(dir, name).map_err(|e| io_read(e, path, "cannot open"))?;
+    let m = sfs::fstat(fd_ref(&fd)).map_err(|e| io_read(e, path, "cannot stat"))?;
+    if m.kind != Kind::File {
+        return Err(ReadErr::Fail(format!(
+            "refusing {}: not a regular file",
+            show_path(path)
+        )));
+    }
+    let too_big = || {
+        ReadErr::Fail(format!(
+            "value at {} is larger than {MAX_VALUE} bytes",
+            show_path(path)
+        ))
+    };
+    let cap = MAX_VALUE + 1; // the value and its newline
+    if m.size > cap as u64 {
+        return Err(too_big());
+    }
+    let mut v = Vec::with_capacity(m.size as usize);
+    File::from(fd)
+        .take(cap as u64 + 1)
+        .read_to_end(&mut v)
+        .map_err(|e| io_read(e, path, "cannot read"))?;
+    if v.len() > cap {
+        return Err(too_big());
+    }
+    if v.last() == Some(&b'\n') {
+        v.pop();
+    }
+    budget.bytes += v.len();
+    if budget.bytes > MAX_BYTES {
+        return Err(ReadErr::Fail(format!(
+            "more than {MAX_BYTES} bytes of values"
+        )));
+    }
+    Ok(v)
+}
+
+// ---------------------------------------------------------------- write_file
+
+/// Writes an ordinary file atomically: a temporary file in the same
+/// directory, `fsync`, `rename` over `path`, then `fsync` of the directory.
+/// `mode` is set exactly (not masked by the umask).
+pub fn write_file(path: &Path, content: &[u8], mode: u32) -> Result<(), TreeError> {
+    let fail =
+        |what: &str, e: io::Error| TreeError(format!("write-file {}: {what}: {e}", path.display()));
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| TreeError(format!("write-file {}: not a file path", path.display())))?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let dirfd =
+        sfs::open_dir(&sfs::cstr(dir.as_os_str().as_bytes()).map_err(|e| fail("bad path", e))?)
+            .map_err(|e| fail("cannot open the directory", e))?;
+    let dirfd = fd_ref(&dirfd);
+    let mut tmp_name = Vec::with_capacity(file_name.len() + 24);
+    tmp_name.push(b'.');
+    tmp_name.extend_from_slice(file_name.as_bytes());
+    tmp_name.extend_from_slice(format!(".{}.tmp", std::process::id()).as_bytes());
+    let tmp = sfs::cstr(&tmp_name).map_err(|e| fail("bad path", e))?;
+    let target = sfs::cstr(file_name.as_bytes()).map_err(|e| fail("bad path", e))?;
+    // A leftover of this pid (an earlier crash of a process with our pid) goes.
+    let _ = sfs::unlink_at(dirfd, &tmp, false);
+    let r = (|| {
+        let fd = sfs::create_file_at(dirfd, &tmp, mode & 0o7777)
+            .map_err(|e| fail("cannot create a temporary file", e))?;
+        let mut f = File::from(fd);
+        f.write_all(content).map_err(|e| fail("cannot write", e))?;
+        f.sync_all().map_err(|e| fail("cannot sync", e))?;
+        drop(f);
+        sfs::rename_at(dirfd, &tmp, dirfd, &target).map_err(|e| fail("cannot rename", e))
+    })();
+    if r.is_err() {
+        let _ = sfs::unlink_at(dirfd, &tmp, false);
+        return r;
+    }
+    // The rename itself durable; failing here does not undo the write.
+    let _ = sfs::open_dir_at(dirfd, &c(".")).map(|d| File::from(d).sync_all());
+    Ok(())
+}

@@ -1,0 +1,5 @@
+local core = require("upd.core")
+print("fd " .. tostring(os.getenv("NOTIFY_FD")))
+io.stdout:flush()
+print("ready " .. tostring(core.ready()))
+print("again " .. tostring(core.ready()))

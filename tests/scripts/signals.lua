@@ -1,0 +1,11 @@
+-- on-signal: HUP and USR1 go to handlers; a TERM handler replaces the default.
+local core = require("upd.core")
+core["on-signal"]("HUP", function(name) print("got " .. name); io.stdout:flush() end)
+core["on-signal"]("USR1", function(name) print("got " .. name); io.stdout:flush() end)
+core["on-signal"]("TERM", function(name) print("got " .. name); core.stop() end)
+local ok, err = pcall(core["on-signal"], "BOGUS", function() end)
+print("bogus " .. tostring(ok) .. " " .. tostring(err))
+print("ready")
+io.stdout:flush()
+core.run()
+print("stopped")
