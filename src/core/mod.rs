@@ -24,7 +24,7 @@ pub fn module(lua: &Lua) -> Result<Table> {
     )?;
     t.set(
         "isatty",
-        lua.create_function(|_, fd: i32| Ok(unsafe { libc::isatty(fd) } == 1))?,
+        lua.create_function(|_, fd: i32| Ok(crate::sys::proc::is_terminal(fd)))?,
     )?;
     t.set(
         "fifo-write",
