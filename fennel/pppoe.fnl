@@ -201,7 +201,6 @@
     ([eth ppp] opts) (do (start! (new eth ppp opts))
                          (upd.run))))
 
-(when (= "-e" (select 1 ...)) (main [(select 3 ...)]))
 
 {: main : new : start! : reconcile : on-link : on-hook-tree : pppd-argv
  : parse-args : snapshot}
