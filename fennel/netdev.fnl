@@ -58,7 +58,7 @@
 (fn on-event [s ev]
   (when (= ev.ifname s.ifname)
     (if (= ev.kind :link)
-        (if (= ev.action :remove)
+        (if ev.removed
             (do (set s.link nil) (set s.addresses {}) (set s.counters nil))
             (set s.link ev))
         (= ev.kind :address)
