@@ -11,7 +11,8 @@ info "ppp0 $(ipv4_of ppp0) -> $(peer_of ppp0) after ${WAITED_MS} ms"
 ping -c 2 -W 2 "$(peer_of ppp0)" >/dev/null || fail "no ping answer over ppp0"
 
 host set_link wan off
-wait_for 2 "carrier off seen on eth0" carrier_is eth0 0
+# pcnet32 polls the PHY every 2 s: the kernel itself may take that long.
+wait_for 5 "carrier off seen on eth0" carrier_is eth0 0
 info "carrier off seen after ${WAITED_MS} ms"
 host set_link wan on
 wait_for 2 "carrier back on eth0" carrier_is eth0 1
