@@ -274,13 +274,13 @@
                   (cli u ["set" "eth0/mtu" "1400"]))
            (t.is= [] u.published)))
 
-(s:test "a bad service name is one line naming it, exit 2"
+(s:test "a bad service name is one line naming it, exit 1"
         #(let [u (fake-upd (copy sample))
                r (cli u ["set" "../etc/x/y" "1"])]
-           (t.is= 2 r.code)
+           (t.is= 1 r.code)
            (t.is= "upd: set: bad service name \"..\" (letters, digits, . _ - :, at most 255 bytes)\n" r.err)
            (let [long (cli u ["set" (.. (string.rep "a" 10000) "/k") "1"])]
-             (t.is= 2 long.code)
+             (t.is= 1 long.code)
              (t.is= 1 (select 2 (long.err:gsub "\n" ""))))))
 
 (s:test "json output stays valid for bytes that are not UTF-8"

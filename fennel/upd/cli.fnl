@@ -229,14 +229,13 @@ Exit codes: 0 ok, 1 not found or failed, 2 usage.
   (let [s (if (> (# s) 40) (.. (s:sub 1 40) "...") s)]
     (string.format "%q" s)))
 
-(fn bad-name [sys action name]
-  (sys.err (.. "upd: " action ": bad service name " (shown-name name)
-               " (letters, digits, . _ - :, at most 255 bytes)\n"))
-  2)
-
 (fn fail [sys action msg]
   (sys.err (.. "upd: " action ": " msg "\n"))
   1)
+
+(fn bad-name [sys action name]
+  (fail sys action (.. "bad service name " (shown-name (or name ""))
+                       " (letters, digits, . _ - :, at most 255 bytes)")))
 
 (fn usage-error [sys msg]
   (sys.err (.. "upd: " msg "\n" usage))
@@ -325,8 +324,8 @@ Exit codes: 0 ok, 1 not found or failed, 2 usage.
   (case (if (= 2 (# args)) args [])
     [target value]
     (let [(service path) (split-target target)]
-      (if (= nil path) (usage-error sys "set: usage: upd set SERVICE/PATH VALUE")
-          (not (key? service)) (bad-name sys :set service)
+      (if (not (key? service)) (bad-name sys :set service)
+          (= nil path) (usage-error sys "set: usage: upd set SERVICE/PATH VALUE")
           (case (check-path path)
             parts (case (read upd service)
                     ;; An unreadable tree is not an empty one: refuse, or the
