@@ -1,42 +1,59 @@
-;; l2tp: supervises xl2tpd (foreground, -D) for one LAC, polls the tunnel's
-;; health through xl2tpd's control FIFO, and starts the ppp session
-;; (`xl2tpd-control connect-lac NAME`) only once the tunnel is established.
+;; l2tp: supervises xl2tpd (foreground, -D) for one LAC, dials the LAC
+;; (`xl2tpd-control connect-lac NAME`) and follows the tunnel and the ppp
+;; session it carries through xl2tpd's log, its control FIFO and netlink.
 ;;
 ;; Publishes <name> (default "l2tp-LAC"): state (starting waiting-for-tunnel
 ;; connecting up backoff failed), reason, lac, pid, backoff,
-;; tunnel/state (down established), tunnel/count, session/state (down
-;; connecting up), session/backoff.
+;; tunnel/state (down connecting established), tunnel/count, session/state
+;; (down connecting up), session/backoff.
 ;; Subscribes: netlink for the ppp interface (--ppp IFNAME) when given.
 ;;
-;; Tunnel health: every --poll SECS (default 5) it runs the probe
-;; `xl2tpd-control -d -c CONTROL available` and reads the reply, which
-;; xl2tpd-control prints to stderr in debug mode: `00 AVAILABLE tunnels
-;; count=N` (N >= 1: established; this xl2tpd serves only our LAC). A probe
-;; that exits non-zero three times in a row means the control FIFO is dead:
-;; xl2tpd is restarted (with backoff). xl2tpd's own log lines `Connection
-;; established to ...` / `... closed ...` / `Maximum retries exceeded` update
-;; the tunnel at once, between polls. (`status-lac` is not used: xl2tpd 1.3
-;; answers it only in its log.)
-;; The session: connect-lac when the tunnel is established and no session
-;; is up or connecting; up when the ppp interface is running (or xl2tpd logs
-;; `Call established`); a session that does not come up within
-;; --session-timeout (30 s), or goes down, is retried with backoff.
+;; A LAC's xl2tpd opens a tunnel only when it dials, and places the call
+;; itself as soon as that tunnel is established (SCCCN), so the session can
+;; only start after the tunnel: once xl2tpd's control FIFO has answered a
+;; probe (below), with no tunnel, connect-lac dials (tunnel
+;; `connecting`, session still `down`); the tunnel's `Connection established`
+;; log line makes it `established` and the session `connecting`. With a
+;; tunnel up and no call (the call closed, the tunnel stayed), connect-lac
+;; places a call on it. The session is up when the ppp interface is running
+;; (--ppp), or without --ppp when xl2tpd logs `Call established`; a dial or
+;; call that is not up within --session-timeout (30 s), or goes down, is
+;; retried with its own backoff (after disconnect-lac on a timeout).
+;;
+;; Tunnel health: 0.2 s after each start of xl2tpd, then every --poll SECS
+;; (default 5), it runs the probe
+;; `xl2tpd-control -d -c CONTROL available`, whose reply (on stderr in debug
+;; mode) lists each tunnel as `AVAILABLE tunnel 0x.., id N, ourtid M ...`
+;; (N, the peer's id, is 0 until the peer answered) and ends with `AVAILABLE
+;; tunnels count=N`: a tunnel with a peer id is established. A reply older
+;; than a log event is ignored. A probe that fails three times in a row means
+;; the control FIFO is dead: xl2tpd is restarted (with backoff, reset once a
+;; tunnel is established). xl2tpd's log lines update the tunnel and the call
+;; at once, between polls. (`status-lac` is not used: xl2tpd 1.3 answers it
+;; only in its log.)
 (local upd (require :upd))
 (local process (require :upd.process))
 (local policy (require :upd.policy))
 
 (fn parse-reply-line [line]
-  ;; -> {:tunnels N} for an AVAILABLE tunnels line, else nil
-  (case (string.match line "AVAILABLE tunnels count=(%d+)")
-    n {:tunnels (tonumber n)}))
+  ;; -> {:tunnel-id N} for a tunnel line, {:tunnels N} for the closing count
+  ;; line, else nil
+  (case (string.match line "AVAILABLE tunnel [^,]*, id (%d+),")
+    id {:tunnel-id (tonumber id)}
+    _ (case (string.match line "AVAILABLE tunnels count=(%d+)")
+        n {:tunnels (tonumber n)})))
 
 (fn parse-log-line [line]
   ;; -> :tunnel-up :tunnel-down :session-up :session-down, or nil
+  ;; (xl2tpd 1.3.18's words; a call's close names its serial, a tunnel's its port)
   (if (line:find "Connection established to" 1 true) :tunnel-up
       (line:find "Maximum retries exceeded" 1 true) :tunnel-down
-      (line:match "Connection %d+ closed") :tunnel-down
+      (line:match "Connection %d+ closed to") :tunnel-down
+      (line:match "Connection closed to .*, port %d+") :tunnel-down
       (line:find "Call established with" 1 true) :session-up
-      (line:match "Call %d+ closed") :session-down
+      (line:match "Connection closed to .*, serial %d+") :session-down
+      (line:match "call_close: Call %d+ to .* disconnected") :session-down
+      (line:find "pppd exited for call" 1 true) :session-down
       nil))
 
 (fn current-state [s]
@@ -55,40 +72,56 @@
                          :backoff (if (= state :backoff) s.last-delay 0)
                          :tunnel {:state s.tunnel :count s.tunnel-count}
                          :session {:state s.session
-                                   :backoff (if s.session-policy.next-start s.session-delay 0)}})))
+                                   :backoff (if (policy.due? s.session-policy (upd.now)) 0
+                                                s.session-delay)}})))
 
 (fn ctl-argv [s ...]
   [s.control-cmd "-c" s.control ...])
 
-(var reconcile nil)
+(var (reconcile probe!) (values nil nil))
+
+(fn cancel-session-timer! [s]
+  (when s.session-timer (upd.cancel s.session-timer) (set s.session-timer nil)))
 
 (fn session-failed! [s why]
   (upd.log :warn (.. "ppp session " why))
   (set s.session :down)
-  (when s.session-timer (upd.cancel s.session-timer) (set s.session-timer nil))
+  (when (= s.tunnel :connecting) (set s.tunnel :down))
+  (cancel-session-timer! s)
   (set s.session-delay (policy.on-exit s.session-policy (upd.now)))
   (upd.after s.session-delay #(reconcile s)))
 
 (fn connect! [s]
-  (set s.session :connecting)
+  ;; with a tunnel: a call on it; without: a dial (tunnel, then xl2tpd's call)
+  (if (= s.tunnel :established)
+      (set s.session :connecting)
+      (set s.tunnel :connecting))
+  (set s.tunnel-gen (+ s.tunnel-gen 1))
   (policy.on-start s.session-policy (upd.now))
   (upd.spawn {:argv (ctl-argv s "connect-lac" s.lac)
-              :on-exit (fn [st] (when (and (not= st.code 0) (= s.session :connecting))
+              :on-exit (fn [st] (when (and (not= st.code 0) (not= s.session :up)
+                                           (or (= s.session :connecting) (= s.tunnel :connecting)))
                                   (session-failed! s (.. "connect-lac failed (code " (tostring st.code) ")"))
                                   (publish! s)))})
   (set s.session-timer
        (upd.after s.session-timeout
                   #(do (set s.session-timer nil)
-                       (when (= s.session :connecting)
+                       (when (not= s.session :up)
                          (session-failed! s "did not come up in time")
                          (upd.spawn {:argv (ctl-argv s "disconnect-lac" s.lac)})
                          (publish! s))))))
 
 (fn set-tunnel! [s tunnel]
   (when (not= tunnel s.tunnel)
-    (set s.tunnel tunnel)
-    (when (= tunnel :down)
-      (set s.session :down))))
+    (let [dialing? (= s.tunnel :connecting)]
+      (set s.tunnel tunnel)
+      (set s.tunnel-gen (+ s.tunnel-gen 1))
+      (if (= tunnel :established)
+          (do (s.daemon:aver-healthy)
+              ;; our dial: xl2tpd places the call itself now
+              (when (and dialing? (= s.session :down)) (set s.session :connecting)))
+          (not= s.session :down) (session-failed! s "lost its tunnel")
+          dialing? (session-failed! s "tunnel failed")))))
 
 (set reconcile
      (fn [s]
@@ -97,47 +130,66 @@
              (not (or (p:running?) (p:backoff-pending?)))
              (case (p:start)
                (nil msg) (do (set s.failed-reason (.. "unable to start xl2tpd: " msg))
-                             (upd.log :err s.failed-reason)))
-             (and (p:running?) (= s.tunnel :established) (= s.session :down)
+                             (upd.log :err s.failed-reason))
+               _ (upd.after 0.2 #(probe! s)))
+             (and (p:running?) s.answered? (= s.session :down) (not= s.tunnel :connecting)
                   (policy.due? s.session-policy (upd.now)))
              (connect! s)))
        (publish! s)))
 
-(fn probe! [s]
-  (when (and (s.daemon:running?) (not s.probing?))
-    (set s.probing? true)
-    (var count nil)
-    (case (upd.spawn {:argv (ctl-argv s "-d" "available")
-                      :on-line (fn [_ line] (case (parse-reply-line line) r (set count r.tunnels)))
-                      :on-exit (fn [st]
-                                 (set s.probing? false)
-                                 (if (and (= st.code 0) count)
-                                     (do (set s.probe-failures 0)
-                                         (set s.tunnel-count count)
-                                         (set-tunnel! s (if (> count 0) :established :down)))
-                                     (do (set s.probe-failures (+ s.probe-failures 1))
-                                         (when (and (>= s.probe-failures 3) (s.daemon:running?))
-                                           (upd.log :warn "xl2tpd's control FIFO does not answer; restarting it")
-                                           (set s.restart-for-probe? true)
-                                           (s.daemon:stop))))
-                                 (reconcile s))})
-      (nil msg) (do (set s.probing? false)
-                    (set s.failed-reason (.. "unable to run " s.control-cmd ": " msg))
-                    (upd.log :err s.failed-reason)
-                    (publish! s)))))
+(set probe!
+     (fn [s]
+       (when (and (s.daemon:running?) (not s.probing?))
+         (set s.probing? true)
+         (var (count established) (values nil 0))
+         (let [gen s.tunnel-gen]
+           (case (upd.spawn {:argv (ctl-argv s "-d" "available")
+                             :on-line (fn [_ line]
+                                        (case (parse-reply-line line)
+                                          {: tunnel-id} (when (> tunnel-id 0) (set established (+ established 1)))
+                                          {: tunnels} (set count tunnels)))
+                             :on-exit (fn [st]
+                                        (set s.probing? false)
+                                        (if (and (= st.code 0) count)
+                                            (do (set s.probe-failures 0)
+                                                (set s.answered? true)
+                                                (set s.tunnel-count count)
+                                                ;; a reply older than a log event says nothing new
+                                                (when (= gen s.tunnel-gen)
+                                                  (if (> established 0) (set-tunnel! s :established)
+                                                      (= s.tunnel :established) (set-tunnel! s :down))))
+                                            (do (set s.probe-failures (+ s.probe-failures 1))
+                                                (when (and (>= s.probe-failures 3) (s.daemon:running?))
+                                                  (upd.log :warn "xl2tpd's control FIFO does not answer; restarting it")
+                                                  (set s.restart-for-probe? true)
+                                                  (s.daemon:stop))))
+                                        (reconcile s))})
+             (nil msg) (do (set s.probing? false)
+                           (set s.failed-reason (.. "unable to run " s.control-cmd ": " msg))
+                           (upd.log :err s.failed-reason)
+                           (publish! s)))))))
 
 (fn on-daemon-line [s line]
   (case (parse-log-line line)
     :tunnel-up (set-tunnel! s :established)
     :tunnel-down (set-tunnel! s :down)
-    :session-up (do (set s.session :up) (policy.on-healthy s.session-policy))
-    :session-down (when (= s.session :up) (session-failed! s "closed")))
+    ;; with --ppp the session is up when the interface runs, not when pppd starts
+    :session-up (when (and (not s.ppp) (not= s.session :up))
+                  (set s.session :up)
+                  (cancel-session-timer! s)
+                  (policy.on-healthy s.session-policy))
+    :session-down (when (not= s.session :down) (session-failed! s "closed")))
   (reconcile s))
 
 (fn on-daemon-exit [s p status]
   (set s.tunnel :down)
   (set s.session :down)
+  (set s.tunnel-gen (+ s.tunnel-gen 1))
   (set s.probe-failures 0)
+  (set s.answered? false)
+  ;; the old daemon's dial is gone with it; the new one dials at once
+  (cancel-session-timer! s)
+  (policy.cancel s.session-policy)
   (if (and p.stopping? (not s.restart-for-probe?)) nil
       (do (set s.restart-for-probe? false)
           (set s.last-delay (p:backoff))
@@ -151,7 +203,7 @@
     (let [up? (and (not= ev.action :remove) ev.running)]
       (if (and up? (not= s.session :up))
           (do (set s.session :up)
-              (when s.session-timer (upd.cancel s.session-timer) (set s.session-timer nil))
+              (cancel-session-timer! s)
               (policy.on-healthy s.session-policy))
           (and (not up?) (= s.session :up))
           (session-failed! s "went down")))
@@ -165,7 +217,7 @@
            :ppp opts.ppp
            :poll (or opts.poll 5)
            :session-timeout (or opts.session-timeout 30)
-           :tunnel :down :tunnel-count 0 :session :down :session-delay 0
+           :tunnel :down :tunnel-count 0 :tunnel-gen 0 :session :down :session-delay 0
            :probe-failures 0 :last-delay 0
            :session-policy (policy.new {:initial 1 :max (or opts.max-backoff 60) :healthy-after false})}]
     (set s.daemon (process.new [(or opts.xl2tpd "xl2tpd") "-D"

@@ -19,9 +19,11 @@ cpio_gz() {
   mv "$2.tmp" "$2"
 }
 
+# The base is rebuilt when its key (build-base --key: the package list and
+# build-base's own hash, written to base.key by each build) is not the cache's.
 ensure_base() {
   if [ ! -f "$out/base.cpio.gz" ] || [ ! -f "$out/vmlinuz" ] \
-     || [ "$qt/lib/build-base" -nt "$out/base.cpio.gz" ]; then
+     || [ "$(cat "$out/base.key" 2>/dev/null)" != "$("$qt/lib/build-base" --key)" ]; then
     say "building the base image (cached in ${out#$repo/})"
     "$qt/lib/build-base" "$out" || die "building the base image failed"
   fi
