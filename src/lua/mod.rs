@@ -23,16 +23,19 @@ pub fn new_state() -> Result<Lua> {
 
 /// `require "fennel"`: inflate and load the compiler. Only now does it cost memory.
 fn load_fennel(lua: &Lua, _: Value) -> Result<Value> {
-    let src = embed::inflate(embed::FENNEL_LUA_XZ).map_err(mlua::Error::external)?;
+    let src = embed::inflate(embed::FENNEL_LUA).map_err(mlua::Error::external)?;
     lua.load(&src[..]).set_name("@fennel.lua").call(())
 }
 
 /// A `package.loaders` entry for the library compiled into the binary.
 fn search_embedded(lua: &Lua, name: String) -> Result<Value> {
     match embed::module(&name) {
-        Some((path, data)) => {
-            let src = embed::inflate(data).map_err(mlua::Error::external)?;
-            let chunk: Function = lua.load(&src[..]).set_name(format!("@{path}")).into_function()?;
+        Some(m) => {
+            let src = m.source().map_err(mlua::Error::external)?;
+            let chunk: Function = lua
+                .load(&src[..])
+                .set_name(format!("@{}", m.path))
+                .into_function()?;
             Ok(Value::Function(chunk))
         }
         None => Ok(Value::String(
