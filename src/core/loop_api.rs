@@ -12,7 +12,7 @@
 //! new process that got the same pid.
 use mlua::{Function, IntoLuaMulti, Lua, LuaString, MultiValue, Result, Table, Value};
 
-use crate::core::{net_api, tree_api};
+use crate::core::{add, function, net_api, tree_api};
 use crate::evloop::process::Spec;
 use crate::evloop::{self, log, Event, Fired, Loop};
 use crate::sys::proc as sys;
@@ -55,43 +55,46 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
             .into_function()?;
         let os: Table = lua.globals().get("os")?;
         wrap.call::<()>((
-            lua.create_function(|lua, ()| shutdown(lua))?,
+            function(lua, binding!(|lua, ()| shutdown(lua)))?,
             os.get::<Function>("exit")?,
         ))?;
     }
-    t.set("run", lua.create_function(run)?)?;
-    t.set(
-        "step",
-        lua.create_function(|lua, timeout: Option<f64>| step(lua, timeout))?,
+    add(
+        lua,
+        t,
+        &[
+            ("run", binding!(run)),
+            (
+                "step",
+                binding!(|lua, timeout: Option<f64>| step(lua, timeout)),
+            ),
+            ("stop", binding!(|lua, ()| with_loop(lua, |lp| lp.stop()))),
+            ("now", binding!(|_, ()| Ok(sys::monotonic()))),
+            (
+                "after",
+                binding!(|lua, (s, f): (f64, Function)| add_timer(lua, s, false, f)),
+            ),
+            (
+                "every",
+                binding!(|lua, (s, f): (f64, Function)| add_timer(lua, s, true, f)),
+            ),
+            ("cancel", binding!(cancel)),
+            ("on-signal", binding!(on_signal)),
+            ("spawn", binding!(spawn)),
+            ("kill", binding!(kill)),
+            ("terminate", binding!(terminate)),
+            ("running?", binding!(running)),
+            ("subscribe", binding!(subscribe)),
+            ("unsubscribe", binding!(unsubscribe)),
+            ("on-netlink", binding!(on_netlink)),
+            ("unix-request", binding!(unix_request)),
+            ("fifo", binding!(fifo)),
+            ("log", binding!(log_fn)),
+            ("ready", binding!(ready)),
+        ],
     )?;
-    t.set(
-        "stop",
-        lua.create_function(|lua, ()| with_loop(lua, |lp| lp.stop()))?,
-    )?;
-    let shutdown = lua.create_function(|lua, ()| shutdown(lua))?;
+    let shutdown = function(lua, binding!(|lua, ()| shutdown(lua)))?;
     t.set("shutdown", shutdown.clone())?;
-    t.set("now", lua.create_function(|_, ()| Ok(sys::monotonic()))?)?;
-    t.set(
-        "after",
-        lua.create_function(|lua, (s, f): (f64, Function)| add_timer(lua, s, false, f))?,
-    )?;
-    t.set(
-        "every",
-        lua.create_function(|lua, (s, f): (f64, Function)| add_timer(lua, s, true, f))?,
-    )?;
-    t.set("cancel", lua.create_function(cancel)?)?;
-    t.set("on-signal", lua.create_function(on_signal)?)?;
-    t.set("spawn", lua.create_function(spawn)?)?;
-    t.set("kill", lua.create_function(kill)?)?;
-    t.set("terminate", lua.create_function(terminate)?)?;
-    t.set("running?", lua.create_function(running)?)?;
-    t.set("subscribe", lua.create_function(subscribe)?)?;
-    t.set("unsubscribe", lua.create_function(unsubscribe)?)?;
-    t.set("on-netlink", lua.create_function(on_netlink)?)?;
-    t.set("unix-request", lua.create_function(unix_request)?)?;
-    t.set("fifo", lua.create_function(fifo)?)?;
-    t.set("log", lua.create_function(log_fn)?)?;
-    t.set("ready", lua.create_function(ready)?)?;
     Ok(())
 }
 

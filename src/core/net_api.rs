@@ -1,24 +1,21 @@
 //! Lua bindings for netlink (docs/api.md "Network interfaces"): `links`,
 //! `addresses`, `counters`, and the table shape of a netlink event.
 //! Failures come back as `nil, msg`: a script decides, nothing exits.
+use crate::core::add;
 use crate::netlink::{self, Address, Event, Link};
 use mlua::{IntoLuaMulti, Lua, MultiValue, Result, Table, Value};
 
-/// Every binding has this one type, so mlua's call glue is instantiated
-/// once rather than per closure (a kilobyte or two each on MIPS).
-type Binding = fn(&Lua, Option<String>) -> Result<MultiValue>;
-
 /// Adds this layer's functions to `upd.core`.
 pub fn register(lua: &Lua, t: &Table) -> Result<()> {
-    let fns: [(&str, Binding); 3] = [
-        ("links", links),
-        ("addresses", addresses),
-        ("counters", counters),
-    ];
-    for (name, f) in fns {
-        t.set(name, lua.create_function(f)?)?;
-    }
-    Ok(())
+    add(
+        lua,
+        t,
+        &[
+            ("links", binding!(links)),
+            ("addresses", binding!(addresses)),
+            ("counters", binding!(counters)),
+        ],
+    )
 }
 
 fn links(lua: &Lua, _: Option<String>) -> Result<MultiValue> {

@@ -3,6 +3,7 @@
 //! (inflated on first `require "fennel"`), and the native `upd.core` module.
 use mlua::{Function, Lua, Result, Table, Value};
 
+use crate::core::{binding, function};
 use crate::embed;
 
 /// A fresh state with everything a script may require.
@@ -11,13 +12,13 @@ pub fn new_state() -> Result<Lua> {
     let lua = unsafe { Lua::unsafe_new() };
     let package: Table = lua.globals().get("package")?;
     let preload: Table = package.get("preload")?;
-    preload.set("fennel", lua.create_function(load_fennel)?)?;
+    preload.set("fennel", function(&lua, binding!(load_fennel))?)?;
     preload.set(
         "upd.core",
-        lua.create_function(|lua, ()| crate::core::module(lua))?,
+        function(&lua, binding!(|lua, ()| crate::core::module(lua)))?,
     )?;
     let loaders: Table = package.get("loaders")?;
-    loaders.raw_push(lua.create_function(search_embedded)?)?;
+    loaders.raw_push(function(&lua, binding!(search_embedded))?)?;
     Ok(lua)
 }
 
