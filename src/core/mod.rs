@@ -23,6 +23,25 @@ macro_rules! binding {
 }
 pub(crate) use binding;
 
+/// The results `v`. These helpers are not generic: a tuple's
+/// `into_lua_multi` is instantiated per type.
+pub fn ok(v: mlua::Value) -> Result<MultiValue> {
+    Ok(MultiValue::from_vec(vec![v]))
+}
+
+/// The results `nil, msg`: an expected failure.
+pub fn nil_msg(lua: &Lua, msg: &str) -> Result<MultiValue> {
+    Ok(MultiValue::from_vec(vec![
+        mlua::Value::Nil,
+        mlua::Value::String(lua.create_string(msg)?),
+    ]))
+}
+
+/// A number for Lua (Lua 5.1 has doubles only).
+pub fn number(n: u32) -> mlua::Value {
+    mlua::Value::Number(f64::from(n))
+}
+
 /// A Lua function for a `Binding`.
 pub fn function(lua: &Lua, f: Binding) -> Result<mlua::Function> {
     lua.create_function(f)
