@@ -149,6 +149,5 @@
     (nil msg) (do (io.stderr:write (.. "authorized-keys: " msg "\n" usage "\n")) (os.exit 100))
     (service opts) (do (start! (new service opts)) (upd.run))))
 
-(when (= "-e" (select 1 ...)) (main [(select 3 ...)]))
 
 {: main : new : start! : collect-keys : key-line? : parse-args}

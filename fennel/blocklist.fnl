@@ -143,6 +143,5 @@
     (nil msg) (do (io.stderr:write (.. "blocklist: " msg "\n" usage "\n")) (os.exit 100))
     (url opts) (do (start! (new url opts)) (upd.run))))
 
-(when (= "-e" (select 1 ...)) (main [(select 3 ...)]))
 
 {: main : new : start! : parse-address : parse-list : parse-args}

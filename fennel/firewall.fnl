@@ -161,6 +161,5 @@
     (nil msg) (do (io.stderr:write (.. "firewall: " msg "\n" usage "\n")) (os.exit 100))
     (service opts) (do (start! (new service opts)) (upd.run))))
 
-(when (= "-e" (select 1 ...)) (main [(select 3 ...)]))
 
 {: main : new : start! : render-nft : render-iptables : parse-args}

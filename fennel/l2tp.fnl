@@ -209,6 +209,5 @@
     (nil msg) (do (io.stderr:write (.. "l2tp: " msg "\n" usage "\n")) (os.exit 100))
     (lac opts) (do (start! (new lac opts)) (upd.run))))
 
-(when (= "-e" (select 1 ...)) (main [(select 3 ...)]))
 
 {: main : new : start! : parse-args : parse-log-line : parse-reply-line}

@@ -154,6 +154,5 @@
     (nil msg) (do (io.stderr:write (.. "lan: " msg "\n" usage "\n")) (os.exit 100))
     (config upstreams opts) (do (start! (new config upstreams opts)) (upd.run))))
 
-(when (= "-e" (select 1 ...)) (main [(select 3 ...)]))
 
 {: main : new : start! : render : parse-args}

@@ -58,7 +58,7 @@
 (fn on-event [s ev]
   (when (= ev.ifname s.ifname)
     (if (= ev.kind :link)
-        (if (= ev.action :remove)
+        (if ev.removed
             (do (set s.link nil) (set s.addresses {}) (set s.counters nil))
             (set s.link ev))
         (= ev.kind :address)
@@ -115,6 +115,5 @@
     (nil msg) (do (io.stderr:write (.. "netdev: " msg "\n" usage "\n")) (os.exit 100))
     (ifname opts) (do (start! (new ifname opts)) (upd.run))))
 
-(when (= "-e" (select 1 ...)) (main [(select 3 ...)]))
 
 {: main : new : start! : on-event : snapshot : parse-args : link-state : tree->text}

@@ -9,7 +9,7 @@
 ;; It subscribes to <name>.dhcp, which the script publishes.
 ;;
 ;; Script mode: odhcp6c runs SCRIPT IFACE STATE; SCRIPT is a wrapper the
-;; packaging installs (`exec upscript odhcp6c "$@"`); the supervisor passes
+;; packaging installs (`exec upscript -m odhcp6c "$@"`); the supervisor passes
 ;; env UPD_ODHCP6C_SERVICE=<name>.dhcp, which selects script mode. It
 ;; publishes <name>.dhcp from odhcp6c's environment: state, addresses/N,
 ;; ra_addresses/N/{address,length,preferred,valid}, prefixes/N/{prefix,length,
@@ -261,7 +261,6 @@
         (nil msg) (do (io.stderr:write (.. "odhcp6c: " msg "\n" usage "\n")) (os.exit 100))
         (iface opts) (do (start! (new iface opts)) (upd.run)))))
 
-(when (= "-e" (select 1 ...)) (main [(select 3 ...)]))
 
 {: main : new : start! : env->tree : parse-address : parse-prefix : parse-route
  : ipv6->groups : groups->ipv6 : ipv6-prefix : parse-args : snapshot}

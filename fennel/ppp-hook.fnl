@@ -1,7 +1,7 @@
 ;; ppp-hook: pppd's ip-up/ip-down script. The packaging installs two tiny
 ;; wrappers, e.g. /usr/libexec/upd/ppp-ip-up containing
 ;;   #!/bin/sh
-;;   exec upscript ppp-hook up "$@"
+;;   exec upscript -m ppp-hook up "$@"
 ;; (and ppp-ip-down with `down`). pppd calls them as
 ;;   SCRIPT IFNAME TTY SPEED LOCAL REMOTE IPPARAM
 ;; with env DNS1, DNS2, PPPD_PID and, on the way down, CONNECT_TIME.
@@ -43,6 +43,5 @@
                      (nil msg) (do (io.stderr:write (.. "ppp-hook: unable to publish " service ": " msg "\n"))
                                    (os.exit 111)))))
 
-(when (= "-e" (select 1 ...)) (main [(select 3 ...)]))
 
 {: main : tree-for}

@@ -119,8 +119,11 @@
   (reconcile s))
 
 (fn on-link [s ev]
-  (if (= ev.ifname s.eth)
-      (let [gone? (= ev.action :remove)
+  ;; Only link events say anything about carrier; address events (eth0's
+  ;; IPv6 link-local, ppp0's addresses) carry no link fields at all.
+  (if (not= ev.kind :link) nil
+      (= ev.ifname s.eth)
+      (let [gone? (= ev.removed true)
             carrier? (and (not gone?) (or ev.carrier ev.running) true)]
         (when (and (not s.carrier?) carrier?)
           (set s.failed-reason nil)) ; a new carrier is a new chance
@@ -132,7 +135,7 @@
         (set s.carrier? carrier?)
         (reconcile s))
       (= ev.ifname s.ppp)
-      (let [up? (and (not= ev.action :remove) ev.running (s.pppd:running?) true)]
+      (let [up? (and (not ev.removed) ev.running (s.pppd:running?) true)]
         (when (and up? (not s.ppp-up?)) (s.pppd:aver-healthy))
         (set s.ppp-up? up?)
         (reconcile s))))
@@ -201,7 +204,6 @@
     ([eth ppp] opts) (do (start! (new eth ppp opts))
                          (upd.run))))
 
-(when (= "-e" (select 1 ...)) (main [(select 3 ...)]))
 
 {: main : new : start! : reconcile : on-link : on-hook-tree : pppd-argv
  : parse-args : snapshot}

@@ -20,10 +20,6 @@
                   (if (= v nil) (. node (tonumber key)) v)))))
   node)
 
-(fn read [name ?path]
-  (let [tree (core.read name)]
-    (if (and tree ?path) (at-path tree ?path) tree)))
-
 (fn under? [key prefix]
   (or (= key prefix)
       (= (key:sub 1 (+ (length prefix) 1)) (.. prefix "/"))
@@ -48,7 +44,7 @@
   (core.publish name tree
                 (or ?opts (when (= (os.getenv "UPD_PRIVATE") "1") {:private true}))))
 
-(local upd {: service-name : read : subscribe : at-path : publish})
+(local upd {: service-name : subscribe : at-path : publish})
 
 ;; Everything else is the native primitive itself.
 (setmetatable upd {:__index core})

@@ -11,12 +11,12 @@
     (fn u.read [name ?path]
       (var node (. u.trees name))
       (each [part (string.gmatch (or ?path "") "[^/]+")]
-        (set node (and (= (type node) :table) (. node part))))
+        (set node (when (= (type node) :table) (. node part))))
       (copy node))
     (fn u.publish [name tree]
       (if u.fail-publish (values nil u.fail-publish)
           (do (tset u.trees name (copy tree)) (table.insert u.published name) true)))
-    (fn u.withdraw [name] (tset u.trees name nil))
+    (fn u.withdraw [name] (tset u.trees name nil) true)
     (fn u.list [] (doto (icollect [k (pairs u.trees)] k) (table.sort)))
     (fn u.subscribe [name f] (tset u.subs name f) name)
     (fn u.every [secs f] (table.insert u.timers f) 1)
@@ -266,5 +266,25 @@
              (os.remove path)
              (t.is= 1 r.code)
              (t.is= (.. "upd: check: " path ":1: missing :script\n") r.err))))
+
+(s:test "set refuses a tree it cannot read instead of replacing it"
+        #(let [u (fake-upd (copy sample))]
+           (set u.read (fn [] (values nil "eth0: refusing symlink eth0/x")))
+           (t.is= {:code 1 :out "" :err "upd: set: eth0: eth0: refusing symlink eth0/x\n"}
+                  (cli u ["set" "eth0/mtu" "1400"]))
+           (t.is= [] u.published)))
+
+(s:test "a bad service name is one line naming it, exit 1"
+        #(let [u (fake-upd (copy sample))
+               r (cli u ["set" "../etc/x/y" "1"])]
+           (t.is= 1 r.code)
+           (t.is= "upd: set: bad service name \"..\" (letters, digits, . _ - :, at most 255 bytes)\n" r.err)
+           (let [long (cli u ["set" (.. (string.rep "a" 10000) "/k") "1"])]
+             (t.is= 1 long.code)
+             (t.is= 1 (select 2 (long.err:gsub "\n" ""))))))
+
+(s:test "json output stays valid for bytes that are not UTF-8"
+        #(let [u (fake-upd {:bin {:v "ok\255\195(é"}})]
+           (t.is= "\"ok\239\191\189\239\191\189(é\"\n" (. (cli u ["get" "--json" "bin/v"]) :out))))
 
 (s:done)

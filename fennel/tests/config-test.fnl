@@ -108,4 +108,11 @@
            (t.is= nil ok)
            (t.is (msg:find "^/nonexistent/services.fnl: ") msg)))
 
+(s:test "load-string: a value that is not a sequence, even nil, is one FILE:LINE: line"
+        ;; Inputs from fuzzing the loader (fuzz/fuzz_targets/services_file.rs).
+        #(each [_ text (ipairs ["nil" ":*" "42" "\"x\"" "{:a 1}"])]
+           (let [(entries msg) (config.load-string text "s.fnl" {:module? #true :file? #false})]
+             (t.is= nil entries text)
+             (t.is (and msg (msg:find "^s%.fnl:%d+: ") (not (msg:find "\n"))) (tostring msg)))))
+
 (s:done)

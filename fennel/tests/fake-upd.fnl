@@ -182,6 +182,11 @@
     (table.insert fake.pending #(fake.exit! handle {:signal 15})))
   true)
 
+(fn fake.killed? [pid]
+  "Whether any signal was sent to PID (kill or terminate)."
+  (accumulate [found false _ k (ipairs fake.kills)]
+    (or found (= k.pid pid))))
+
 (fn fake.running? [handle]
   (let [rec (find-spawn handle.pid)] (and rec rec.running)))
 

@@ -66,7 +66,7 @@
              (netdev.start! (netdev.new "eth9"))
              (t.is= {:state :absent} (. fake.published :eth9))
              (setup)
-             (fake.netlink! (link {:action :remove}))
+             (fake.netlink! (link {:removed true}))
              (t.is= {:state :absent} (pub))))
 
 (s:test "no publish when nothing changed"

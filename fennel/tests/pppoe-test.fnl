@@ -133,6 +133,28 @@
            (fake.advance! 600)
            (t.is= 1 (length (pppds)))))
 
+(test "address events on eth0 and ppp0 are not carrier changes"
+      ;; Regression: eth0's IPv6 link-local address arrived as an event with no
+      ;; link fields and was taken for carrier loss: pppd was stopped for good.
+      #(do (setup true)
+           (fake.netlink! (link "ppp0" true))
+           (t.is= :up (state))
+           (let [pid (. (last-pppd) :pid)]
+             (fake.netlink! {:kind :address :action :add :ifname "eth0" :index 2
+                             :family :inet6 :address "fe80::1" :length 64})
+             (fake.netlink! {:kind :address :action :add :ifname "ppp0" :index 3
+                             :family :inet :address "10.0.0.2" :length 32})
+             (t.is= :up (state))
+             (t.is= 1 (length (pppds)))
+             (t.is= pid (published :pid))
+             (t.is (not (fake.killed? pid)) "pppd was not signalled"))))
+
+(test "eth0 removed (hot-unplug): pppd is stopped"
+      #(do (setup true)
+           (let [pid (. (last-pppd) :pid)]
+             (fake.netlink! (doto (link "eth0" false) (tset :removed true)))
+             (t.is (fake.killed? pid) "pppd was signalled"))))
+
 (test "no such interface: failed with reason, proceeds when it appears"
       #(do (fake.reset!)
            (pppoe.start! (pppoe.new "eth0" "ppp0"))

@@ -75,8 +75,25 @@ Exit codes: 0 ok, 1 not found or failed, 2 usage.
             (table.insert out (.. indent (tostring k) " " (one-line v))))))
     out))
 
+(fn utf8-clean [s]
+  "S with every byte that is not part of valid UTF-8 replaced by U+FFFD."
+  (if (not (s:find "[\128-\255]")) s
+      (let [out []]
+        (var i 1)
+        (while (<= i (# s))
+          (let [c (s:byte i)
+                n (if (< c 0x80) 1 (and (>= c 0xC2) (<= c 0xDF)) 2
+                      (and (>= c 0xE0) (<= c 0xEF)) 3 (and (>= c 0xF0) (<= c 0xF4)) 4 0)
+                seq (and (> n 0) (s:sub i (+ i n -1)))
+                ok? (and seq (= (# seq) n)
+                         (not (: (seq:sub 2) :find "[^\128-\191]")))]
+            (if ok?
+                (do (table.insert out seq) (set i (+ i n)))
+                (do (table.insert out "\239\191\189") (set i (+ i 1))))))
+        (table.concat out))))
+
 (fn json-string [s]
-  (.. "\"" (pick-values 1 (s:gsub "[%c\"\\]"
+  (.. "\"" (pick-values 1 (: (utf8-clean s) :gsub "[%c\"\\]"
                                  (fn [c]
                                    (case c
                                      "\"" "\\\"" "\\" "\\\\" "\n" "\\n" "\t" "\\t" "\r" "\\r"
@@ -205,13 +222,20 @@ Exit codes: 0 ok, 1 not found or failed, 2 usage.
 ;;; Commands
 
 (fn read [upd name ?path]
-  ;; a path through a value reads as false in some versions: absent all the same
-  (let [(v msg) (if ?path (upd.read name ?path) (upd.read name))]
-    (if (= v false) nil (values v msg))))
+  "The tree (or the part at ?path); nil when absent; nil, msg when unreadable."
+  (if ?path (upd.read name ?path) (upd.read name)))
+
+(fn shown-name [s]
+  (let [s (if (> (# s) 40) (.. (s:sub 1 40) "...") s)]
+    (string.format "%q" s)))
 
 (fn fail [sys action msg]
   (sys.err (.. "upd: " action ": " msg "\n"))
   1)
+
+(fn bad-name [sys action name]
+  (fail sys action (.. "bad service name " (shown-name (or name ""))
+                       " (letters, digits, . _ - :, at most 255 bytes)")))
 
 (fn usage-error [sys msg]
   (sys.err (.. "upd: " msg "\n" usage))
@@ -289,18 +313,27 @@ Exit codes: 0 ok, 1 not found or failed, 2 usage.
               value (do (sys.out (.. (tostring value) "\n")) 0))))
       _ (usage-error sys "get: usage: upd get [--json] SERVICE/PATH"))))
 
+(fn set-value [upd sys service current parts value]
+  (case (set-in current parts value (.. service "/"))
+    tree (case (upd.publish service tree)
+           (nil ?msg) (fail sys :set (.. service ": " (tostring ?msg)))
+           _ 0)
+    (nil msg) (fail sys :set msg)))
+
 (fn cmd-set [upd sys args]
   (case (if (= 2 (# args)) args [])
     [target value]
     (let [(service path) (split-target target)]
-      (if (or (not (key? service)) (= nil path))
-          (usage-error sys "set: usage: upd set SERVICE/PATH VALUE")
+      (if (not (key? service)) (bad-name sys :set service)
+          (= nil path) (usage-error sys "set: usage: upd set SERVICE/PATH VALUE")
           (case (check-path path)
-            parts (case (set-in (or (read upd service) {}) parts value (.. service "/"))
-                    tree (case (upd.publish service tree)
-                           (nil ?msg) (fail sys :set (.. service ": " (tostring ?msg)))
-                           _ 0)
-                    (nil msg) (fail sys :set msg))
+            parts (case (read upd service)
+                    ;; An unreadable tree is not an empty one: refuse, or the
+                    ;; publish would silently drop what we could not read.
+                    (nil ?msg) (if ?msg
+                                   (fail sys :set (.. service ": " (tostring ?msg)))
+                                   (set-value upd sys service {} parts value))
+                    current (set-value upd sys service current parts value))
             (nil msg) (fail sys :set (.. target ": " msg)))))
     _ (usage-error sys "set: usage: upd set SERVICE/PATH VALUE")))
 
@@ -317,9 +350,14 @@ Exit codes: 0 ok, 1 not found or failed, 2 usage.
 (fn cmd-withdraw [upd sys args]
   (case (if (= 1 (# args)) args [])
     (where [service] (key? service))
-    (if (= nil (read upd service))
-        (fail sys :withdraw (.. service ": not found"))
-        (do (upd.withdraw service) 0))
+    ;; A tree that cannot be read (a link planted inside it) is still ours to
+    ;; remove: only a name that is not there at all is "not found".
+    (case (read upd service)
+      (nil nil) (fail sys :withdraw (.. service ": not found"))
+      _ (case (upd.withdraw service)
+          (nil ?msg) (fail sys :withdraw (.. service ": " (tostring ?msg)))
+          _ 0))
+    [service] (bad-name sys :withdraw service)
     _ (usage-error sys "withdraw: usage: upd withdraw SERVICE")))
 
 (fn write-control [upd path line]

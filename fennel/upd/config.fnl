@@ -191,12 +191,19 @@ or nil, msg."
     f (let [text (f:read :*a)] (f:close) text)
     (nil msg) (values nil msg)))
 
+(fn load-string [text file ?opts]
+  "Parses and checks services-file text; entries or nil, `FILE:LINE: msg`.
+A file whose whole content is `nil` parses to nil with no message: it is
+checked (and refused) like any other value that is not a sequence."
+  (let [(data msg) (parse-string text file)]
+    (if (and (= nil data) msg)
+        (values nil msg)
+        (validate data file (or ?opts {: module? : file?})))))
+
 (fn load-file [file ?opts]
   "Reads, parses and checks the services file; entries or nil, `FILE:LINE: msg`."
   (case (read-file file)
-    text (case (parse-string text file)
-           data (validate data file (or ?opts {: module? : file?}))
-           (nil msg) (values nil msg))
+    text (load-string text file ?opts)
     (nil msg) (values nil (.. file ": " msg))))
 
 (fn same-entry? [a b]
@@ -208,4 +215,4 @@ or nil, msg."
              (not= nil (. a k))))
       (= a b)))
 
-{: parse-string : validate : load-file : same-entry? : key? : module? : file?}
+{: parse-string : validate : load-string : load-file : same-entry? : key? : module? : file?}

@@ -80,7 +80,7 @@ pub fn module(lua: &Lua) -> Result<Table> {
             ),
             (
                 "isatty",
-                binding!(|_, fd: i32| Ok(unsafe { libc::isatty(fd) } == 1)),
+                binding!(|_, fd: i32| Ok(crate::sys::proc::is_terminal(fd))),
             ),
             (
                 "fifo-write",

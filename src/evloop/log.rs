@@ -69,7 +69,9 @@ pub fn log(level: Level, msg: &str) {
 
 /// Logs under another tag: a child's output is `<service>[<argv0>]: line`.
 pub fn log_as(level: Level, service: &str, msg: &str) {
-    if let Ok(mut g) = SYSLOG.lock() {
+    // A person running a script at a terminal reads its stderr, not syslog.
+    let to_syslog = !crate::sys::proc::is_terminal(2);
+    if let Some(mut g) = SYSLOG.lock().ok().filter(|_| to_syslog) {
         if g.is_none() {
             if let Ok(s) = UnixDatagram::unbound() {
                 if s.connect("/dev/log").is_ok() {

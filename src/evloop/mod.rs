@@ -619,6 +619,16 @@ impl Loop {
                 log::Level::Warn,
                 &format!("netlink: {}", sys::error_text(&e)),
             );
+            // The kernel dropped notifications: what changed meanwhile is
+            // learnt again from a dump, so no carrier change is ever lost.
+            if crate::netlink::is_overrun(&e) {
+                if let Err(e) = m.resync(&mut |ev| events.push(ev)) {
+                    log::log(
+                        log::Level::Err,
+                        &format!("netlink: resync: {}", sys::error_text(&e)),
+                    );
+                }
+            }
         }
         for ev in events {
             for &cb in &self.netlink_handlers {

@@ -408,3 +408,8 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
     }
 }
+
+/// Whether `fd` is a terminal (a person is reading it).
+pub fn is_terminal(fd: i32) -> bool {
+    unsafe { libc::isatty(fd) == 1 }
+}
