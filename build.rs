@@ -50,10 +50,12 @@ fn main() {
     // Modules are compressed together, a few streams of them, because one
     // stream per module lost a third to what every module repeats. A require
     // inflates its stream only up to the end of the module: the modules every
-    // script loads come first, in a stream of their own, and the services,
-    // which load only themselves, are apart from the tools.
-    let mut streams: [Vec<u8>; 3] = Default::default();
-    let mut entries: [Vec<(String, String, usize, usize)>; 3] = Default::default();
+    // script loads come first, in a stream of their own; the tools (the rest
+    // of `upd.*`) are another; the services, which load only themselves, are
+    // cut into streams of at most SERVICES_STREAM bytes, which bounds what a
+    // service's start inflates for nothing.
+    let mut streams: Vec<Vec<u8>> = vec![Vec::new(), Vec::new()];
+    let mut entries: Vec<Vec<(String, String, usize, usize)>> = vec![Vec::new(), Vec::new()];
     for rel in &sources {
         let module = rel.trim_end_matches(".fnl").replace('/', ".");
         let src = std::fs::read_to_string(manifest.join("fennel").join(rel)).unwrap();
@@ -64,10 +66,17 @@ fn main() {
         let lua_src: String = compile
             .call((src, opts))
             .unwrap_or_else(|e| fail(&format!("{e}")));
-        let group = match EVERY_SCRIPT.iter().position(|m| *m == module) {
-            Some(_) => 0,
-            None if module.starts_with("upd.") => 1,
-            None => 2,
+        let group = if EVERY_SCRIPT.contains(&module.as_str()) {
+            0
+        } else if module.starts_with("upd.") {
+            1
+        } else {
+            let last = streams.len() - 1;
+            if last < 2 || streams[last].len() + lua_src.len() > SERVICES_STREAM {
+                streams.push(Vec::new());
+                entries.push(Vec::new());
+            }
+            streams.len() - 1
         };
         entries[group].push((module, rel.clone(), streams[group].len(), lua_src.len()));
         streams[group].extend_from_slice(lua_src.as_bytes());
@@ -119,6 +128,9 @@ fn collect_fnl(root: &Path, dir: &Path, out: &mut Vec<String>) {
 
 /// The modules every script loads, most often required first.
 const EVERY_SCRIPT: &[&str] = &["upd.launcher", "upd", "upd.policy", "upd.process"];
+
+/// The most Lua source in one stream of services (a service alone may be more).
+const SERVICES_STREAM: usize = 40 * 1024;
 
 /// `.lzma` (LZMA1, no checksums: the data is in the binary, and the decoder
 /// then links no CRC tables), with a dictionary no larger than the input: the
