@@ -45,7 +45,11 @@ fn main() {
     let compile: mlua::Function = fennel.get("compileString").unwrap();
 
     let mut sources = Vec::new();
-    collect_fnl(&manifest.join("fennel"), &manifest.join("fennel"), &mut sources);
+    collect_fnl(
+        &manifest.join("fennel"),
+        &manifest.join("fennel"),
+        &mut sources,
+    );
     sources.sort();
     // Modules are compressed together, a few streams of them, because one
     // stream per module lost a third to what every module repeats. A require
@@ -93,7 +97,12 @@ fn main() {
     for (i, data) in streams.iter().enumerate() {
         let file = out.join(format!("modules{i}.lzma"));
         std::fs::write(&file, lzma(data)).unwrap();
-        writeln!(table, "    include_bytes!({:?}),", file.display().to_string()).unwrap();
+        writeln!(
+            table,
+            "    include_bytes!({:?}),",
+            file.display().to_string()
+        )
+        .unwrap();
     }
     table.push_str("];\n");
     table.push_str("pub static MODULES: &[(&str, &str, u8, u32, u32)] = &[\n");
@@ -115,7 +124,11 @@ fn fail(msg: &str) -> ! {
 fn collect_fnl(root: &Path, dir: &Path, out: &mut Vec<String>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         if path.is_dir() {
             if rel != "tests" {
                 collect_fnl(root, &path, out);
