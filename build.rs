@@ -2,7 +2,7 @@
 //!
 //! - `fennel.lua` comes from `FENNEL_LUA` (a Nix build or a distribution passes
 //!   it) or from `build/fennel/fennel.lua` (put there by `scripts/fetch-fennel`).
-//!   It is stored xz-compressed and inflated only when Fennel source must be
+//!   It is stored LZMA-compressed and inflated only when Fennel source must be
 //!   compiled at run time.
 //! - Every `fennel/**/*.fnl` outside `fennel/tests/` is compiled to Lua here,
 //!   with a host Lua 5.1, and stored compressed: a `require` at run time costs
@@ -33,7 +33,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    std::fs::write(out.join("fennel.lua.xz"), xz(&fennel_src)).unwrap();
+    std::fs::write(out.join("fennel.lua.lzma"), lzma(&fennel_src)).unwrap();
 
     // `unsafe_new` loads `debug`, which fennel.lua needs.
     let lua = unsafe { mlua::Lua::unsafe_new() };
@@ -45,9 +45,21 @@ fn main() {
     let compile: mlua::Function = fennel.get("compileString").unwrap();
 
     let mut sources = Vec::new();
-    collect_fnl(&manifest.join("fennel"), &manifest.join("fennel"), &mut sources);
+    collect_fnl(
+        &manifest.join("fennel"),
+        &manifest.join("fennel"),
+        &mut sources,
+    );
     sources.sort();
-    let mut table = String::from("pub static MODULES: &[(&str, &str, &[u8])] = &[\n");
+    // Modules are compressed together, a few streams of them, because one
+    // stream per module lost a third to what every module repeats. A require
+    // inflates its stream only up to the end of the module: the modules every
+    // script loads come first, in a stream of their own; the tools (the rest
+    // of `upd.*`) are another; the services, which load only themselves, are
+    // cut into streams of at most SERVICES_STREAM bytes, which bounds what a
+    // service's start inflates for nothing.
+    let mut streams: Vec<Vec<u8>> = vec![Vec::new(), Vec::new()];
+    let mut entries: Vec<Vec<(String, String, usize, usize)>> = vec![Vec::new(), Vec::new()];
     for rel in &sources {
         let module = rel.trim_end_matches(".fnl").replace('/', ".");
         let src = std::fs::read_to_string(manifest.join("fennel").join(rel)).unwrap();
@@ -58,9 +70,46 @@ fn main() {
         let lua_src: String = compile
             .call((src, opts))
             .unwrap_or_else(|e| fail(&format!("{e}")));
-        let file = out.join(format!("{module}.lua.xz"));
-        std::fs::write(&file, xz(lua_src.as_bytes())).unwrap();
-        writeln!(table, "    ({module:?}, {rel:?}, include_bytes!({:?})),", file.display().to_string()).unwrap();
+        let group = if EVERY_SCRIPT.contains(&module.as_str()) {
+            0
+        } else if module.starts_with("upd.") {
+            1
+        } else {
+            let last = streams.len() - 1;
+            if last < 2 || streams[last].len() + lua_src.len() > SERVICES_STREAM {
+                streams.push(Vec::new());
+                entries.push(Vec::new());
+            }
+            streams.len() - 1
+        };
+        entries[group].push((module, rel.clone(), streams[group].len(), lua_src.len()));
+        streams[group].extend_from_slice(lua_src.as_bytes());
+    }
+    // In the order of EVERY_SCRIPT: an earlier one is inflated more often.
+    entries[0].sort_by_key(|e| EVERY_SCRIPT.iter().position(|m| *m == e.0));
+    let hot = std::mem::take(&mut streams[0]);
+    for e in entries[0].iter_mut() {
+        let at = streams[0].len();
+        streams[0].extend_from_slice(&hot[e.2..e.2 + e.3]);
+        e.2 = at;
+    }
+    let mut table = String::from("pub static STREAMS: &[&[u8]] = &[\n");
+    for (i, data) in streams.iter().enumerate() {
+        let file = out.join(format!("modules{i}.lzma"));
+        std::fs::write(&file, lzma(data)).unwrap();
+        writeln!(
+            table,
+            "    include_bytes!({:?}),",
+            file.display().to_string()
+        )
+        .unwrap();
+    }
+    table.push_str("];\n");
+    table.push_str("pub static MODULES: &[(&str, &str, u8, u32, u32)] = &[\n");
+    for (i, group) in entries.iter().enumerate() {
+        for (module, rel, at, len) in group {
+            writeln!(table, "    ({module:?}, {rel:?}, {i}, {at}, {len}),").unwrap();
+        }
     }
     table.push_str("];\n");
     std::fs::write(out.join("embedded.rs"), table).unwrap();
@@ -75,7 +124,11 @@ fn fail(msg: &str) -> ! {
 fn collect_fnl(root: &Path, dir: &Path, out: &mut Vec<String>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         if path.is_dir() {
             if rel != "tests" {
                 collect_fnl(root, &path, out);
@@ -86,16 +139,22 @@ fn collect_fnl(root: &Path, dir: &Path, out: &mut Vec<String>) {
     }
 }
 
-/// xz with a dictionary no larger than the input: the decoder then allocates
-/// only that much, which matters on a 32 MB router.
-fn xz(data: &[u8]) -> Vec<u8> {
+/// The modules every script loads, most often required first.
+const EVERY_SCRIPT: &[&str] = &["upd.launcher", "upd", "upd.policy", "upd.process"];
+
+/// The most Lua source in one stream of services (a service alone may be more).
+const SERVICES_STREAM: usize = 40 * 1024;
+
+/// `.lzma` (LZMA1, no checksums: the data is in the binary, and the decoder
+/// then links no CRC tables), with a dictionary no larger than the input: the
+/// decoder allocates only that much, which matters on a 32 MB router.
+fn lzma(data: &[u8]) -> Vec<u8> {
     // 9 | LZMA_PRESET_EXTREME (liblzma's flag; xz2 does not export it).
     let mut opts = xz2::stream::LzmaOptions::new_preset(9 | 0x8000_0000).unwrap();
-    let dict = (data.len() as u32).next_power_of_two().clamp(4096, 1 << 20);
-    opts.dict_size(dict);
-    let mut filters = xz2::stream::Filters::new();
-    filters.lzma2(&opts);
-    let stream = xz2::stream::Stream::new_stream_encoder(&filters, xz2::stream::Check::None).unwrap();
+    opts.dict_size((data.len() as u32).clamp(4096, 1 << 20));
+    // Text has no 4-byte structure: pb=0 is a little smaller.
+    opts.position_bits(0);
+    let stream = xz2::stream::Stream::new_lzma_encoder(&opts).unwrap();
     let mut enc = xz2::write::XzEncoder::new_stream(Vec::new(), stream);
     enc.write_all(data).unwrap();
     enc.finish().unwrap()

@@ -10,9 +10,9 @@
 //! Process handles are tables `{:pid N}`; a weak-keyed registry table maps a
 //! handle to the loop's serial for the child, so a stale handle never names a
 //! new process that got the same pid.
-use mlua::{Function, IntoLuaMulti, Lua, LuaString, MultiValue, Result, Table, Value};
+use mlua::{Function, Lua, LuaString, MultiValue, Result, Table, Value};
 
-use crate::core::{net_api, tree_api};
+use crate::core::{add, function, net_api, nil_msg, number, ok, tree_api};
 use crate::evloop::process::Spec;
 use crate::evloop::{self, log, Event, Fired, Loop};
 use crate::sys::proc as sys;
@@ -55,43 +55,46 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
             .into_function()?;
         let os: Table = lua.globals().get("os")?;
         wrap.call::<()>((
-            lua.create_function(|lua, ()| shutdown(lua))?,
+            function(lua, binding!(|lua, ()| shutdown(lua)))?,
             os.get::<Function>("exit")?,
         ))?;
     }
-    t.set("run", lua.create_function(run)?)?;
-    t.set(
-        "step",
-        lua.create_function(|lua, timeout: Option<f64>| step(lua, timeout))?,
+    add(
+        lua,
+        t,
+        &[
+            ("run", binding!(run)),
+            (
+                "step",
+                binding!(|lua, timeout: Option<f64>| step(lua, timeout)),
+            ),
+            ("stop", binding!(|lua, ()| with_loop(lua, |lp| lp.stop()))),
+            ("now", binding!(|_, ()| Ok(sys::monotonic()))),
+            (
+                "after",
+                binding!(|lua, (s, f): (f64, Function)| add_timer(lua, s, false, f)),
+            ),
+            (
+                "every",
+                binding!(|lua, (s, f): (f64, Function)| add_timer(lua, s, true, f)),
+            ),
+            ("cancel", binding!(cancel)),
+            ("on-signal", binding!(on_signal)),
+            ("spawn", binding!(spawn)),
+            ("kill", binding!(kill)),
+            ("terminate", binding!(terminate)),
+            ("running?", binding!(running)),
+            ("subscribe", binding!(subscribe)),
+            ("unsubscribe", binding!(unsubscribe)),
+            ("on-netlink", binding!(on_netlink)),
+            ("unix-request", binding!(unix_request)),
+            ("fifo", binding!(fifo)),
+            ("log", binding!(log_fn)),
+            ("ready", binding!(ready)),
+        ],
     )?;
-    t.set(
-        "stop",
-        lua.create_function(|lua, ()| with_loop(lua, |lp| lp.stop()))?,
-    )?;
-    let shutdown = lua.create_function(|lua, ()| shutdown(lua))?;
+    let shutdown = function(lua, binding!(|lua, ()| shutdown(lua)))?;
     t.set("shutdown", shutdown.clone())?;
-    t.set("now", lua.create_function(|_, ()| Ok(sys::monotonic()))?)?;
-    t.set(
-        "after",
-        lua.create_function(|lua, (s, f): (f64, Function)| add_timer(lua, s, false, f))?,
-    )?;
-    t.set(
-        "every",
-        lua.create_function(|lua, (s, f): (f64, Function)| add_timer(lua, s, true, f))?,
-    )?;
-    t.set("cancel", lua.create_function(cancel)?)?;
-    t.set("on-signal", lua.create_function(on_signal)?)?;
-    t.set("spawn", lua.create_function(spawn)?)?;
-    t.set("kill", lua.create_function(kill)?)?;
-    t.set("terminate", lua.create_function(terminate)?)?;
-    t.set("running?", lua.create_function(running)?)?;
-    t.set("subscribe", lua.create_function(subscribe)?)?;
-    t.set("unsubscribe", lua.create_function(unsubscribe)?)?;
-    t.set("on-netlink", lua.create_function(on_netlink)?)?;
-    t.set("unix-request", lua.create_function(unix_request)?)?;
-    t.set("fifo", lua.create_function(fifo)?)?;
-    t.set("log", lua.create_function(log_fn)?)?;
-    t.set("ready", lua.create_function(ready)?)?;
     Ok(())
 }
 
@@ -169,13 +172,23 @@ fn free_cb(lua: &Lua, id: Option<u32>) -> Result<()> {
 }
 
 /// Calls a callback if it still exists (it may have been cancelled by an
-/// earlier callback of the same step).
-fn call_cb(lua: &Lua, id: u32, args: impl IntoLuaMulti) -> Result<()> {
+/// earlier callback of the same step). Arguments as a `Vec`, not generic:
+/// one instantiation of mlua's call glue instead of one per argument type.
+fn call_cb(lua: &Lua, id: u32, args: Vec<Value>) -> Result<()> {
     let t: Table = lua.named_registry_value(CALLBACKS)?;
     if let Value::Function(f) = t.raw_get::<Value>(id)? {
-        f.call::<()>(args)?;
+        call(&f, args)?;
     }
     Ok(())
+}
+
+fn call(f: &Function, args: Vec<Value>) -> Result<()> {
+    f.call::<()>(MultiValue::from_vec(args))
+}
+
+/// A Lua string value.
+fn string(lua: &Lua, s: impl AsRef<[u8]>) -> Result<Value> {
+    Ok(Value::String(lua.create_string(s)?))
 }
 
 fn store_opt_cb(lua: &Lua, spec: &Table, key: &str) -> Result<Option<u32>> {
@@ -226,14 +239,14 @@ fn step(lua: &Lua, timeout: Option<f64>) -> Result<bool> {
                     let f: Value = t.raw_get(cb)?;
                     free_cb(lua, Some(cb))?;
                     if let Value::Function(f) = f {
-                        f.call::<()>(())?;
+                        call(&f, Vec::new())?;
                     }
                 } else {
-                    call_cb(lua, cb, ())?;
+                    call_cb(lua, cb, Vec::new())?;
                 }
             }
             Fired::Timeout { cb } => {
-                call_cb(lua, cb, (Value::Nil, "timeout"))?;
+                call_cb(lua, cb, vec![Value::Nil, string(lua, "timeout")?])?;
                 free_cb(lua, Some(cb))?;
             }
         }
@@ -243,10 +256,12 @@ fn step(lua: &Lua, timeout: Option<f64>) -> Result<bool> {
 
 fn dispatch(lua: &Lua, ev: Event) -> Result<()> {
     match ev {
-        Event::Signal { name, cb } => call_cb(lua, cb, name),
-        Event::Line { cb, stream, line } => {
-            call_cb(lua, cb, (stream.name(), lua.create_string(&line)?))
-        }
+        Event::Signal { name, cb } => call_cb(lua, cb, vec![string(lua, name)?]),
+        Event::Line { cb, stream, line } => call_cb(
+            lua,
+            cb,
+            vec![string(lua, stream.name())?, string(lua, &line)?],
+        ),
         Event::Exit {
             pid,
             exit,
@@ -260,14 +275,14 @@ fn dispatch(lua: &Lua, ev: Event) -> Result<()> {
                     sys::Exit::Code(c) => st.set("code", c)?,
                     sys::Exit::Signal(s) => st.set("signal", s)?,
                 }
-                call_cb(lua, cb, st)?;
+                call_cb(lua, cb, vec![Value::Table(st)])?;
             }
             for cb in free {
                 free_cb(lua, cb)?;
             }
             Ok(())
         }
-        Event::Ready(cb) => call_cb(lua, cb, ()),
+        Event::Ready(cb) => call_cb(lua, cb, Vec::new()),
         Event::Change(c) => {
             if !with_loop(lua, |lp| lp.subscription_live(c.sub))? {
                 return Ok(());
@@ -277,27 +292,31 @@ fn dispatch(lua: &Lua, ev: Event) -> Result<()> {
                 None => Value::Nil,
             };
             let changed = lua.create_sequence_from(c.changed.iter().map(|s| s.as_str()))?;
-            call_cb(lua, c.cb, (node, changed))
+            call_cb(lua, c.cb, vec![node, Value::Table(changed)])
         }
-        Event::Netlink { cb, event } => call_cb(lua, cb, net_api::event_to_lua(lua, &event)?),
+        Event::Netlink { cb, event } => call_cb(
+            lua,
+            cb,
+            vec![Value::Table(net_api::event_to_lua(lua, &event)?)],
+        ),
         Event::Reply { cb, result } => {
             match result {
-                Ok(bytes) => call_cb(lua, cb, lua.create_string(&bytes)?)?,
-                Err(msg) => call_cb(lua, cb, (Value::Nil, msg))?,
+                Ok(bytes) => call_cb(lua, cb, vec![string(lua, &bytes)?])?,
+                Err(msg) => call_cb(lua, cb, vec![Value::Nil, string(lua, &msg)?])?,
             }
             free_cb(lua, Some(cb))
         }
-        Event::FifoLine { cb, line } => call_cb(lua, cb, lua.create_string(&line)?),
+        Event::FifoLine { cb, line } => call_cb(lua, cb, vec![string(lua, &line)?]),
     }
 }
 
 fn add_timer(lua: &Lua, secs: f64, repeat: bool, f: Function) -> Result<MultiValue> {
     let cb = store_cb(lua, f)?;
     match with_loop(lua, |lp| lp.add_timer(secs, repeat, cb))? {
-        Ok(id) => (id,).into_lua_multi(lua),
+        Ok(id) => ok(number(id)),
         Err(e) => {
             free_cb(lua, Some(cb))?;
-            (Value::Nil, e.to_string()).into_lua_multi(lua)
+            nil_msg(lua, &e.to_string())
         }
     }
 }
@@ -392,13 +411,13 @@ fn spawn(lua: &Lua, spec: Table) -> Result<MultiValue> {
             h.set("pid", pid)?;
             let handles: Table = lua.named_registry_value(HANDLES)?;
             handles.raw_set(h.clone(), serial)?;
-            (h,).into_lua_multi(lua)
+            ok(Value::Table(h))
         }
         Err(e) => {
             for cb in [s.on_line, s.on_exit, s.on_ready] {
                 free_cb(lua, cb)?;
             }
-            (Value::Nil, e.to_string()).into_lua_multi(lua)
+            nil_msg(lua, &e.to_string())
         }
     }
 }
@@ -442,8 +461,8 @@ fn terminate(lua: &Lua, (h, timeout): (Value, Option<f64>)) -> Result<MultiValue
     match with_loop(lua, |lp| {
         lp.terminate(serial, timeout.unwrap_or(TERMINATE_TIMEOUT))
     })? {
-        Ok(b) => (b,).into_lua_multi(lua),
-        Err(e) => (Value::Nil, format!("terminate: {e}; sent SIGKILL")).into_lua_multi(lua),
+        Ok(b) => ok(Value::Boolean(b)),
+        Err(e) => nil_msg(lua, &format!("terminate: {e}; sent SIGKILL")),
     }
 }
 
@@ -456,27 +475,22 @@ fn running(lua: &Lua, h: Value) -> Result<bool> {
 
 fn subscribe(lua: &Lua, (name, f): (String, Function)) -> Result<MultiValue> {
     if let Err(e) = crate::tree::validate_name(name.as_bytes()) {
-        return (
-            Value::Nil,
-            format!("subscribe {name}: bad service name: {e}"),
-        )
-            .into_lua_multi(lua);
+        return nil_msg(lua, &format!("subscribe {name}: bad service name: {e}"));
     }
     let cb = store_cb(lua, f)?;
     match with_loop(lua, |lp| lp.subscribe(&name, cb))? {
-        Ok(id) => (id,).into_lua_multi(lua),
+        Ok(id) => ok(number(id)),
         Err(e) => {
             free_cb(lua, Some(cb))?;
             let root = crate::tree::root();
-            (
-                Value::Nil,
-                format!(
+            nil_msg(
+                lua,
+                &format!(
                     "subscribe {name}: {}: {}",
                     root.display(),
                     sys::error_text(&e)
                 ),
             )
-                .into_lua_multi(lua)
         }
     }
 }
@@ -490,10 +504,10 @@ fn unsubscribe(lua: &Lua, id: Option<u32>) -> Result<()> {
 fn on_netlink(lua: &Lua, f: Function) -> Result<MultiValue> {
     let cb = store_cb(lua, f)?;
     match with_loop(lua, |lp| lp.on_netlink(cb))? {
-        Ok(()) => (true,).into_lua_multi(lua),
+        Ok(()) => ok(Value::Boolean(true)),
         Err(e) => {
             free_cb(lua, Some(cb))?;
-            (Value::Nil, format!("on-netlink: {}", sys::error_text(&e))).into_lua_multi(lua)
+            nil_msg(lua, &format!("on-netlink: {}", sys::error_text(&e)))
         }
     }
 }
@@ -522,10 +536,10 @@ fn unix_request(
 fn fifo(lua: &Lua, (path, f): (String, Function)) -> Result<MultiValue> {
     let cb = store_cb(lua, f)?;
     match with_loop(lua, |lp| lp.fifo(&path, cb))? {
-        Ok(id) => (id,).into_lua_multi(lua),
+        Ok(id) => ok(number(id)),
         Err(msg) => {
             free_cb(lua, Some(cb))?;
-            (Value::Nil, msg).into_lua_multi(lua)
+            nil_msg(lua, &msg)
         }
     }
 }

@@ -1,7 +1,59 @@
 //! `upd.core`: the native primitives behind the Fennel module `upd`
 //! (docs/api.md). Each file here binds one layer and adds its functions to
 //! the one table.
-use mlua::{Lua, Result, Table};
+use mlua::{Lua, MultiValue, Result, Table};
+
+/// The one type of every native function: mlua's call glue
+/// (`Lua::create_function`) is then instantiated once, not once per binding
+/// (a kilobyte or more each on MIPS). `binding!` makes one from a typed fn.
+pub type Binding = fn(&Lua, MultiValue) -> Result<MultiValue>;
+
+/// `binding!(f)`: `f: fn(&Lua, A) -> Result<R>` (a fn or a closure) as a
+/// `Binding`. Arguments convert as `create_function` converts them, with the
+/// same "bad argument #N" errors.
+macro_rules! binding {
+    ($f:expr $(,)?) => {{
+        let b: $crate::core::Binding = |lua, args| {
+            let f: fn(&mlua::Lua, _) -> mlua::Result<_> = $f;
+            let args = mlua::FromLuaMulti::from_lua_args(args, 1, None, lua)?;
+            mlua::IntoLuaMulti::into_lua_multi(f(lua, args)?, lua)
+        };
+        b
+    }};
+}
+pub(crate) use binding;
+
+/// The results `v`. These helpers are not generic: a tuple's
+/// `into_lua_multi` is instantiated per type.
+pub fn ok(v: mlua::Value) -> Result<MultiValue> {
+    Ok(MultiValue::from_vec(vec![v]))
+}
+
+/// The results `nil, msg`: an expected failure.
+pub fn nil_msg(lua: &Lua, msg: &str) -> Result<MultiValue> {
+    Ok(MultiValue::from_vec(vec![
+        mlua::Value::Nil,
+        mlua::Value::String(lua.create_string(msg)?),
+    ]))
+}
+
+/// A number for Lua (Lua 5.1 has doubles only).
+pub fn number(n: u32) -> mlua::Value {
+    mlua::Value::Number(f64::from(n))
+}
+
+/// A Lua function for a `Binding`.
+pub fn function(lua: &Lua, f: Binding) -> Result<mlua::Function> {
+    lua.create_function(f)
+}
+
+/// Adds named bindings to a table.
+pub fn add(lua: &Lua, t: &Table, fns: &[(&str, Binding)]) -> Result<()> {
+    for &(name, f) in fns {
+        t.raw_set(name, function(lua, f)?)?;
+    }
+    Ok(())
+}
 
 pub mod loop_api;
 pub mod net_api;
@@ -10,30 +62,38 @@ pub mod tree_api;
 /// Builds the `upd.core` table.
 pub fn module(lua: &Lua) -> Result<Table> {
     let t = lua.create_table()?;
-    t.set(
-        "embedded?",
-        lua.create_function(|_, name: String| Ok(crate::embed::has_module(&name)))?,
-    )?;
-    t.set(
-        "self-exe",
-        lua.create_function(|_, ()| {
-            Ok(std::fs::read_link("/proc/self/exe")
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default())
-        })?,
-    )?;
-    t.set(
-        "isatty",
-        lua.create_function(|_, fd: i32| Ok(crate::sys::proc::is_terminal(fd)))?,
-    )?;
-    t.set(
-        "fifo-write",
-        lua.create_function(|lua, (path, line): (String, mlua::LuaString)| {
-            match fifo_write(&path, &line.as_bytes()) {
-                Ok(()) => Ok((mlua::Value::Boolean(true), mlua::Value::Nil)),
-                Err(e) => Ok((mlua::Value::Nil, mlua::Value::String(lua.create_string(e)?))),
-            }
-        })?,
+    add(
+        lua,
+        &t,
+        &[
+            (
+                "embedded?",
+                binding!(|_, name: String| Ok(crate::embed::has_module(&name))),
+            ),
+            (
+                "self-exe",
+                binding!(|_, ()| {
+                    Ok(std::fs::read_link("/proc/self/exe")
+                        .map(|p| p.to_string_lossy().into_owned())
+                        .unwrap_or_default())
+                }),
+            ),
+            (
+                "isatty",
+                binding!(|_, fd: i32| Ok(crate::sys::proc::is_terminal(fd))),
+            ),
+            (
+                "fifo-write",
+                binding!(|lua, (path, line): (String, mlua::LuaString)| {
+                    match fifo_write(&path, &line.as_bytes()) {
+                        Ok(()) => Ok((mlua::Value::Boolean(true), mlua::Value::Nil)),
+                        Err(e) => {
+                            Ok((mlua::Value::Nil, mlua::Value::String(lua.create_string(e)?)))
+                        }
+                    }
+                }),
+            ),
+        ],
     )?;
     tree_api::register(lua, &t)?;
     loop_api::register(lua, &t)?;

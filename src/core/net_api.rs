@@ -1,24 +1,21 @@
 //! Lua bindings for netlink (docs/api.md "Network interfaces"): `links`,
 //! `addresses`, `counters`, and the table shape of a netlink event.
 //! Failures come back as `nil, msg`: a script decides, nothing exits.
+use crate::core::{add, nil_msg, ok};
 use crate::netlink::{self, Address, Event, Link};
-use mlua::{IntoLuaMulti, Lua, MultiValue, Result, Table, Value};
-
-/// Every binding has this one type, so mlua's call glue is instantiated
-/// once rather than per closure (a kilobyte or two each on MIPS).
-type Binding = fn(&Lua, Option<String>) -> Result<MultiValue>;
+use mlua::{Lua, MultiValue, Result, Table, Value};
 
 /// Adds this layer's functions to `upd.core`.
 pub fn register(lua: &Lua, t: &Table) -> Result<()> {
-    let fns: [(&str, Binding); 3] = [
-        ("links", links),
-        ("addresses", addresses),
-        ("counters", counters),
-    ];
-    for (name, f) in fns {
-        t.set(name, lua.create_function(f)?)?;
-    }
-    Ok(())
+    add(
+        lua,
+        t,
+        &[
+            ("links", binding!(links)),
+            ("addresses", binding!(addresses)),
+            ("counters", binding!(counters)),
+        ],
+    )
 }
 
 fn links(lua: &Lua, _: Option<String>) -> Result<MultiValue> {
@@ -30,7 +27,7 @@ fn links(lua: &Lua, _: Option<String>) -> Result<MultiValue> {
     for l in &v {
         seq.raw_push(link_to_lua(lua, l)?)?;
     }
-    seq.into_lua_multi(lua)
+    ok(Value::Table(seq))
 }
 
 fn addresses(lua: &Lua, ifname: Option<String>) -> Result<MultiValue> {
@@ -45,7 +42,7 @@ fn addresses(lua: &Lua, ifname: Option<String>) -> Result<MultiValue> {
     {
         seq.raw_push(address_to_lua(lua, a)?)?;
     }
-    seq.into_lua_multi(lua)
+    ok(Value::Table(seq))
 }
 
 fn counters(lua: &Lua, ifname: Option<String>) -> Result<MultiValue> {
@@ -54,7 +51,7 @@ fn counters(lua: &Lua, ifname: Option<String>) -> Result<MultiValue> {
         Err(e) => return fail(lua, "counters", e),
     };
     // Lua 5.1 numbers are doubles: exact up to 2^53 bytes.
-    table(
+    ok(Value::Table(table(
         lua,
         &[
             ("rx-packets", V::N(c.rx_packets as f64)),
@@ -62,12 +59,11 @@ fn counters(lua: &Lua, ifname: Option<String>) -> Result<MultiValue> {
             ("rx-bytes", V::N(c.rx_bytes as f64)),
             ("tx-bytes", V::N(c.tx_bytes as f64)),
         ],
-    )?
-    .into_lua_multi(lua)
+    )?))
 }
 
 fn fail(lua: &Lua, what: &str, e: std::io::Error) -> Result<MultiValue> {
-    (mlua::Nil, format!("{}: {}", what, e)).into_lua_multi(lua)
+    nil_msg(lua, &format!("{}: {}", what, e))
 }
 
 /// A field value. Tables are built from arrays of these by one non-generic

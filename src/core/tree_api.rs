@@ -9,106 +9,113 @@ use std::path::Path;
 
 use mlua::{Lua, LuaString, Result, Table, Value};
 
+use crate::core::{add, function};
 use crate::tree::{self, key, Node, PublishOpts, MAX_DEPTH, MAX_ENTRIES, MAX_VALUE};
 
 /// Adds this layer's functions to `upd.core`.
 pub fn register(lua: &Lua, t: &Table) -> Result<()> {
-    t.set(
-        "publish",
-        lua.create_function(
-            |lua, (name, tree, opts): (LuaString, Table, Option<Table>)| {
-                let name = match text("publish", "service name", &name) {
-                    Ok(n) => n,
-                    Err(m) => return failed(lua, m),
-                };
-                let private = match &opts {
-                    Some(o) => !matches!(
-                        o.get::<Value>("private")?,
-                        Value::Nil | Value::Boolean(false)
-                    ),
-                    None => false,
-                };
-                let node = match lua_to_node(lua, &tree, &name) {
-                    Ok(n) => n,
-                    Err(Bad(msg)) => return failed(lua, msg),
-                };
-                match tree::publish(&tree::root(), &name, &node, &PublishOpts { private }) {
-                    Ok(_) => Ok((Value::Boolean(true), Value::Nil)),
+    add(
+        lua,
+        t,
+        &[
+            (
+                "publish",
+                binding!(
+                    |lua, (name, tree, opts): (LuaString, Table, Option<Table>)| {
+                        let name = match text("publish", "service name", &name) {
+                            Ok(n) => n,
+                            Err(m) => return failed(lua, m),
+                        };
+                        let private = match &opts {
+                            Some(o) => !matches!(
+                                o.get::<Value>("private")?,
+                                Value::Nil | Value::Boolean(false)
+                            ),
+                            None => false,
+                        };
+                        let node = match lua_to_node(lua, &tree, &name) {
+                            Ok(n) => n,
+                            Err(Bad(msg)) => return failed(lua, msg),
+                        };
+                        match tree::publish(&tree::root(), &name, &node, &PublishOpts { private }) {
+                            Ok(_) => Ok((Value::Boolean(true), Value::Nil)),
+                            Err(e) => failed(lua, e.0),
+                        }
+                    },
+                ),
+            ),
+            (
+                "withdraw",
+                binding!(|lua, name: LuaString| {
+                    let name = match text("withdraw", "service name", &name) {
+                        Ok(n) => n,
+                        Err(m) => return failed(lua, m),
+                    };
+                    match tree::withdraw(&tree::root(), &name) {
+                        Ok(_) => Ok((Value::Boolean(true), Value::Nil)),
+                        Err(e) => failed(lua, e.0),
+                    }
+                }),
+            ),
+            (
+                "read",
+                binding!(|lua, (name, path): (LuaString, Option<LuaString>)| {
+                    let name = match text("read", "service name", &name) {
+                        Ok(n) => n,
+                        Err(m) => return failed(lua, m),
+                    };
+                    let path = match path.as_ref().map(|p| text("read", "path", p)) {
+                        Some(Ok(p)) => p,
+                        Some(Err(m)) => return failed(lua, m),
+                        None => String::new(),
+                    };
+                    let keys = match key::split_path(&path) {
+                        Ok(k) => k,
+                        Err((k, e)) => {
+                            return failed(
+                                lua,
+                                format!(
+                                    "read {name}: bad key {k} in path {}: {e}",
+                                    key::show(path.as_bytes())
+                                ),
+                            )
+                        }
+                    };
+                    match tree::read_path(&tree::root(), &name, &keys) {
+                        Ok(Some(node)) => Ok((node_to_lua(lua, &node)?, Value::Nil)),
+                        Ok(None) => Ok((Value::Nil, Value::Nil)),
+                        Err(e) => failed(lua, e.0),
+                    }
+                }),
+            ),
+            (
+                "list",
+                binding!(|lua, ()| match tree::list(&tree::root()) {
+                    Ok(names) => Ok((Value::Table(lua.create_sequence_from(names)?), Value::Nil)),
                     Err(e) => failed(lua, e.0),
-                }
-            },
-        )?,
-    )?;
-    t.set(
-        "withdraw",
-        lua.create_function(|lua, name: LuaString| {
-            let name = match text("withdraw", "service name", &name) {
-                Ok(n) => n,
-                Err(m) => return failed(lua, m),
-            };
-            match tree::withdraw(&tree::root(), &name) {
-                Ok(_) => Ok((Value::Boolean(true), Value::Nil)),
-                Err(e) => failed(lua, e.0),
-            }
-        })?,
-    )?;
-    t.set(
-        "read",
-        lua.create_function(|lua, (name, path): (LuaString, Option<LuaString>)| {
-            let name = match text("read", "service name", &name) {
-                Ok(n) => n,
-                Err(m) => return failed(lua, m),
-            };
-            let path = match path.as_ref().map(|p| text("read", "path", p)) {
-                Some(Ok(p)) => p,
-                Some(Err(m)) => return failed(lua, m),
-                None => String::new(),
-            };
-            let keys = match key::split_path(&path) {
-                Ok(k) => k,
-                Err((k, e)) => {
-                    return failed(
-                        lua,
-                        format!(
-                            "read {name}: bad key {k} in path {}: {e}",
-                            key::show(path.as_bytes())
-                        ),
-                    )
-                }
-            };
-            match tree::read_path(&tree::root(), &name, &keys) {
-                Ok(Some(node)) => Ok((node_to_lua(lua, &node)?, Value::Nil)),
-                Ok(None) => Ok((Value::Nil, Value::Nil)),
-                Err(e) => failed(lua, e.0),
-            }
-        })?,
-    )?;
-    t.set(
-        "list",
-        lua.create_function(|lua, ()| match tree::list(&tree::root()) {
-            Ok(names) => Ok((Value::Table(lua.create_sequence_from(names)?), Value::Nil)),
-            Err(e) => failed(lua, e.0),
-        })?,
-    )?;
-    t.set(
-        "root",
-        lua.create_function(|lua, ()| lua.create_string(tree::root().as_os_str().as_bytes()))?,
-    )?;
-    t.set(
-        "write-file",
-        lua.create_function(
-            |lua, (path, content, mode): (LuaString, LuaString, Option<u32>)| {
-                let p = path.as_bytes();
-                match tree::write_file(
-                    Path::new(OsStr::from_bytes(&p)),
-                    &content.as_bytes(),
-                    mode.unwrap_or(0o644),
-                ) {
-                    Ok(()) => Ok((Value::Boolean(true), Value::Nil)),
-                    Err(e) => failed(lua, e.0),
-                }
-            },
-        )?,
+                }),
+            ),
+            (
+                "root",
+                binding!(|lua, ()| lua.create_string(tree::root().as_os_str().as_bytes())),
+            ),
+            (
+                "write-file",
+                binding!(
+                    |lua, (path, content, mode): (LuaString, LuaString, Option<u32>)| {
+                        let p = path.as_bytes();
+                        match tree::write_file(
+                            Path::new(OsStr::from_bytes(&p)),
+                            &content.as_bytes(),
+                            mode.unwrap_or(0o644),
+                        ) {
+                            Ok(()) => Ok((Value::Boolean(true), Value::Nil)),
+                            Err(e) => failed(lua, e.0),
+                        }
+                    },
+                ),
+            ),
+        ],
     )?;
     Ok(())
 }
@@ -276,26 +283,32 @@ fn dir_meta(lua: &Lua) -> Result<Table> {
     let meta = lua.create_table()?;
     meta.raw_set(
         "__index",
-        lua.create_function(|_, (t, k): (Table, Value)| match &k {
-            Value::String(s) => match index_key(&s.as_bytes()) {
-                Some(i) => t.raw_get::<Value>(i),
-                None => Ok(Value::Nil),
-            },
-            _ => Ok(Value::Nil),
-        })?,
+        function(
+            lua,
+            binding!(|_, (t, k): (Table, Value)| match &k {
+                Value::String(s) => match index_key(&s.as_bytes()) {
+                    Some(i) => t.raw_get::<Value>(i),
+                    None => Ok(Value::Nil),
+                },
+                _ => Ok(Value::Nil),
+            }),
+        )?,
     )?;
     meta.raw_set(
         "__newindex",
-        lua.create_function(|_, (t, k, v): (Table, Value, Value)| {
-            let i = match &k {
-                Value::String(s) => index_key(&s.as_bytes()),
-                _ => None,
-            };
-            match i {
-                Some(i) => t.raw_set(i, v),
-                None => t.raw_set(k, v),
-            }
-        })?,
+        function(
+            lua,
+            binding!(|_, (t, k, v): (Table, Value, Value)| {
+                let i = match &k {
+                    Value::String(s) => index_key(&s.as_bytes()),
+                    _ => None,
+                };
+                match i {
+                    Some(i) => t.raw_set(i, v),
+                    None => t.raw_set(k, v),
+                }
+            }),
+        )?,
     )?;
     lua.set_named_registry_value(DIR_META, &meta)?;
     Ok(meta)

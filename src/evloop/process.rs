@@ -1,13 +1,11 @@
 //! Children: spawning (own process group, stdin /dev/null, stdout/stderr and
 //! an optional s6-style notification pipe), the table of live children, and
 //! the small parsers it needs (/etc/passwd, /etc/group, /proc/PID/stat).
-use std::ffi::OsString;
+use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStringExt;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::os::unix::ffi::OsStrExt;
 
 use super::lines::LineBuf;
 use crate::sys::proc as sys;
@@ -120,6 +118,40 @@ fn fail(argv0: &str, what: &str) -> SpawnError {
     SpawnError(format!("spawn {argv0}: {what}"))
 }
 
+/// A C string for the child; an interior NUL fails the spawn, as in std.
+fn c_string(argv0: &str, b: &[u8]) -> Result<CString, SpawnError> {
+    CString::new(b).map_err(|_| fail(argv0, "nul byte found in provided data"))
+}
+
+/// The child's environment: ours, with `set` replacing or adding variables
+/// (a later one wins).
+fn child_env(argv0: &str, set: &[(&[u8], &[u8])]) -> Result<Vec<CString>, SpawnError> {
+    let mut env: Vec<CString> = Vec::new();
+    let mut add = |k: &[u8], v: &[u8]| -> Result<(), SpawnError> {
+        let mut kv = Vec::with_capacity(k.len() + v.len() + 1);
+        kv.extend_from_slice(k);
+        kv.push(b'=');
+        kv.extend_from_slice(v);
+        env.retain(|e| !e.as_bytes().starts_with(&kv[..=k.len()]));
+        env.push(c_string(argv0, &kv)?);
+        Ok(())
+    };
+    for (k, v) in std::env::vars_os() {
+        add(k.as_bytes(), v.as_bytes())?;
+    }
+    for (k, v) in set {
+        add(k, v)?;
+    }
+    Ok(env)
+}
+
+/// A null-terminated array of pointers into `strings` (which must outlive it).
+fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
+    let mut v: Vec<*const libc::c_char> = strings.iter().map(|s| s.as_ptr()).collect();
+    v.push(std::ptr::null());
+    v
+}
+
 /// Starts `spec`; the child gets `serial`.
 pub fn spawn(spec: &Spec, serial: u32) -> Result<Child, SpawnError> {
     let argv0_bytes = spec
@@ -127,59 +159,60 @@ pub fn spawn(spec: &Spec, serial: u32) -> Result<Child, SpawnError> {
         .first()
         .ok_or_else(|| SpawnError("spawn: empty argv".into()))?;
     let argv0 = String::from_utf8_lossy(argv0_bytes).into_owned();
-    let mut cmd = Command::new(OsString::from_vec(argv0_bytes.clone()));
-    for a in &spec.argv[1..] {
-        cmd.arg(OsString::from_vec(a.clone()));
-    }
-    for (k, v) in &spec.env {
-        cmd.env(OsString::from_vec(k.clone()), OsString::from_vec(v.clone()));
-    }
-    if let Some(dir) = &spec.cwd {
-        cmd.current_dir(OsString::from_vec(dir.clone()));
-    }
+    let argv = spec
+        .argv
+        .iter()
+        .map(|a| c_string(&argv0, a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let cwd = match &spec.cwd {
+        Some(d) => Some(c_string(&argv0, d)?),
+        None => None,
+    };
     let (uid, gid) = resolve_ids(spec).map_err(|m| fail(&argv0, &m))?;
-    if let Some(g) = gid {
-        cmd.gid(g);
-    }
-    if let Some(u) = uid {
-        cmd.uid(u);
-    }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+    let os_err = |e: io::Error| fail(&argv0, &sys::error_text(&e));
     let notify = if spec.notify {
-        let (r, w) = sys::pipe().map_err(|e| fail(&argv0, &sys::error_text(&e)))?;
-        cmd.env("NOTIFY_FD", w.as_raw_fd().to_string());
-        Some((r, w))
+        Some(sys::pipe().map_err(os_err)?)
     } else {
         None
     };
-    sys::child_setup(&mut cmd, notify.as_ref().map(|(_, w)| w.as_raw_fd()));
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| fail(&argv0, &sys::error_text(&e)))?;
-    // The write end lives on in the child only: we see EOF when it closes it.
+    let notify_fd = notify.as_ref().map(|(_, w)| w.as_raw_fd().to_string());
+    let mut set: Vec<(&[u8], &[u8])> = spec.env.iter().map(|(k, v)| (&k[..], &v[..])).collect();
+    if let Some(fd) = &notify_fd {
+        set.push((b"NOTIFY_FD", fd.as_bytes()));
+    }
+    let env = if set.is_empty() {
+        None
+    } else {
+        Some(child_env(&argv0, &set)?)
+    };
+    let null = File::open("/dev/null").map_err(os_err)?;
+    let (out_r, out_w) = sys::pipe().map_err(os_err)?;
+    let (err_r, err_w) = sys::pipe().map_err(os_err)?;
+    let argv_ptrs = pointers(&argv);
+    let env_ptrs = env.as_deref().map(pointers);
+    let pid = sys::spawn(&sys::Exec {
+        program: &argv[0],
+        argv: &argv_ptrs,
+        envp: env_ptrs.as_deref(),
+        cwd: cwd.as_deref(),
+        uid,
+        gid,
+        stdio: [null.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()],
+        keep_fd: notify.as_ref().map(|(_, w)| w.as_raw_fd()),
+    })
+    .map_err(os_err)?;
+    // The write ends live on in the child only: we see EOF when it closes them.
+    drop((null, out_w, err_w));
     let notify = notify.map(|(r, w)| {
         drop(w);
         File::from(r)
     });
-    let pid = child.id() as i32;
-    let mut out = None;
-    let mut err = None;
-    if let Some(o) = child.stdout.take() {
-        out = Pipe::new(OwnedFd::from(o)).ok();
-    }
-    if let Some(e) = child.stderr.take() {
-        err = Pipe::new(OwnedFd::from(e)).ok();
-    }
-    // `child` (std's handle) is dropped without waiting: the loop reaps by pid.
     Ok(Child {
         serial,
         pid,
         argv0,
-        out,
-        err,
+        out: Pipe::new(out_r).ok(),
+        err: Pipe::new(err_r).ok(),
         notify,
         on_line: spec.on_line,
         on_exit: spec.on_exit,
@@ -318,6 +351,52 @@ mod tests {
             e.as_deref(),
             Some("spawn /nonexistent/upd-test-binary: No such file or directory")
         );
+    }
+
+    #[test]
+    fn spawn_searches_the_path_of_the_childs_environment() {
+        let spec = Spec {
+            argv: vec![b"sh".to_vec(), b"-c".to_vec(), b"exit 0".to_vec()],
+            env: vec![(b"PATH".to_vec(), b"/nonexistent-upd-path".to_vec())],
+            ..Spec::default()
+        };
+        let e = spawn(&spec, 1).err().map(|e| e.to_string());
+        assert_eq!(e.as_deref(), Some("spawn sh: No such file or directory"));
+    }
+
+    #[test]
+    fn spawn_refuses_a_nul_byte_as_std_did() {
+        let spec = Spec {
+            argv: vec![b"true".to_vec(), b"a\0b".to_vec()],
+            ..Spec::default()
+        };
+        let e = spawn(&spec, 1).err().map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("spawn true: nul byte found in provided data")
+        );
+    }
+
+    #[test]
+    fn child_env_replaces_and_adds_variables() {
+        let set: [(&[u8], &[u8]); 3] = [
+            (b"UPD_TEST_A", b"1"),
+            (b"UPD_TEST_B", b"x=y"),
+            (b"UPD_TEST_A", b"2"),
+        ];
+        let env = child_env("t", &set).unwrap();
+        let env: Vec<&[u8]> = env.iter().map(|e| e.as_bytes()).collect();
+        let a: Vec<_> = env
+            .iter()
+            .filter(|e| e.starts_with(b"UPD_TEST_A="))
+            .collect();
+        assert_eq!(a, [&&b"UPD_TEST_A=2"[..]]);
+        assert!(env.contains(&&b"UPD_TEST_B=x=y"[..]));
+        if let Some(path) = std::env::var_os("PATH") {
+            let mut want = b"PATH=".to_vec();
+            want.extend_from_slice(path.as_bytes());
+            assert!(env.contains(&&want[..]), "inherited PATH kept");
+        }
     }
 
     #[test]

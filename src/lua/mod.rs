@@ -3,6 +3,7 @@
 //! (inflated on first `require "fennel"`), and the native `upd.core` module.
 use mlua::{Function, Lua, Result, Table, Value};
 
+use crate::core::{binding, function};
 use crate::embed;
 
 /// A fresh state with everything a script may require.
@@ -11,28 +12,31 @@ pub fn new_state() -> Result<Lua> {
     let lua = unsafe { Lua::unsafe_new() };
     let package: Table = lua.globals().get("package")?;
     let preload: Table = package.get("preload")?;
-    preload.set("fennel", lua.create_function(load_fennel)?)?;
+    preload.set("fennel", function(&lua, binding!(load_fennel))?)?;
     preload.set(
         "upd.core",
-        lua.create_function(|lua, ()| crate::core::module(lua))?,
+        function(&lua, binding!(|lua, ()| crate::core::module(lua)))?,
     )?;
     let loaders: Table = package.get("loaders")?;
-    loaders.raw_push(lua.create_function(search_embedded)?)?;
+    loaders.raw_push(function(&lua, binding!(search_embedded))?)?;
     Ok(lua)
 }
 
 /// `require "fennel"`: inflate and load the compiler. Only now does it cost memory.
 fn load_fennel(lua: &Lua, _: Value) -> Result<Value> {
-    let src = embed::inflate(embed::FENNEL_LUA_XZ).map_err(mlua::Error::external)?;
+    let src = embed::inflate(embed::FENNEL_LUA).map_err(mlua::Error::external)?;
     lua.load(&src[..]).set_name("@fennel.lua").call(())
 }
 
 /// A `package.loaders` entry for the library compiled into the binary.
 fn search_embedded(lua: &Lua, name: String) -> Result<Value> {
     match embed::module(&name) {
-        Some((path, data)) => {
-            let src = embed::inflate(data).map_err(mlua::Error::external)?;
-            let chunk: Function = lua.load(&src[..]).set_name(format!("@{path}")).into_function()?;
+        Some(m) => {
+            let src = m.source().map_err(mlua::Error::external)?;
+            let chunk: Function = lua
+                .load(&src[..])
+                .set_name(format!("@{}", m.path))
+                .into_function()?;
             Ok(Value::Function(chunk))
         }
         None => Ok(Value::String(

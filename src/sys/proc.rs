@@ -1,9 +1,9 @@
 //! Process syscalls for the event loop: the signal mask and signalfd, child
 //! subreaper, waitpid, kill, poll, the monotonic clock, pipes, and the setup a
 //! child does between fork and exec. Safe wrappers; the only `unsafe` for them.
+use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::process::Command;
 
 use super::cvt;
 
@@ -199,49 +199,173 @@ pub fn notify_and_close(fd: RawFd) -> io::Result<()> {
     }
 }
 
-/// Arranges for `cmd`'s child, between fork and exec: an empty signal mask
-/// (the loop blocks its signals and the mask is inherited), SIGTERM when this
-/// process dies (so a daemon never outlives a SIGKILLed script), and
-/// `keep_fd` (the notification pipe) kept open across exec.
-pub fn child_setup(cmd: &mut Command, keep_fd: Option<RawFd>) {
-    // SAFETY: getpid is always safe.
-    let parent = unsafe { libc::getpid() };
-    let f = move || -> io::Result<()> {
-        // Only async-signal-safe calls below: this runs in the forked child.
-        // SAFETY: plain syscalls on values owned by the child.
-        unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            cvt(libc::sigprocmask(
-                libc::SIG_SETMASK,
-                &set,
-                std::ptr::null_mut(),
-            ))?;
-            for s in LOOP_SIGNALS {
-                libc::signal(s, libc::SIG_DFL);
-            }
-            cvt(libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGTERM as libc::c_ulong,
-                0,
-                0,
-                0,
-            ))?;
-            // The parent may have died before prctl: then nobody would send the signal.
-            if libc::getppid() != parent {
-                libc::_exit(111);
-            }
-            if let Some(fd) = keep_fd {
-                let fl = cvt(libc::fcntl(fd, libc::F_GETFD))?;
-                cvt(libc::fcntl(fd, libc::F_SETFD, fl & !libc::FD_CLOEXEC))?;
-            }
-        }
-        Ok(())
-    };
-    // SAFETY: the closure only makes async-signal-safe calls and allocates nothing.
+/// What `spawn` starts: everything already a C string or a pointer, so the
+/// forked child allocates nothing. `argv` and `envp` end with a null pointer.
+pub struct Exec<'a> {
+    /// Searched in `envp`'s PATH when it has no `/` (as execvp does).
+    pub program: &'a CStr,
+    pub argv: &'a [*const libc::c_char],
+    /// `None`: this process's environment.
+    pub envp: Option<&'a [*const libc::c_char]>,
+    pub cwd: Option<&'a CStr>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// The child's stdin, stdout and stderr.
+    pub stdio: [RawFd; 3],
+    /// Kept open across exec (the notification pipe).
+    pub keep_fd: Option<RawFd>,
+}
+
+extern "C" {
+    static mut environ: *const *const libc::c_char;
+}
+
+/// fork and exec, as std's `Command` with `process_group(0)` does: an exec
+/// failure comes back as its errno through a close-on-exec pipe (the child
+/// is reaped then), so `spawn X: No such file or directory` is immediate.
+/// The child also gets an empty signal mask and default dispositions (the
+/// loop blocks its signals; Rust ignores SIGPIPE), and SIGTERM when this
+/// process dies (so a daemon never outlives a SIGKILLed script).
+pub fn spawn(e: &Exec) -> io::Result<i32> {
+    let (errors_r, errors_w) = pipe()?;
+    // The read end must block: we wait for exec or the errno.
+    // SAFETY: fcntl on an fd we own.
     unsafe {
-        std::os::unix::process::CommandExt::pre_exec(cmd, f);
+        let fl = cvt(libc::fcntl(errors_r.as_raw_fd(), libc::F_GETFL))?;
+        cvt(libc::fcntl(
+            errors_r.as_raw_fd(),
+            libc::F_SETFL,
+            fl & !libc::O_NONBLOCK,
+        ))?;
     }
+    let parent = getpid();
+    // SAFETY: the child only makes async-signal-safe calls on memory
+    // prepared before the fork, then execs or _exits.
+    let pid = cvt(unsafe { libc::fork() })?;
+    if pid == 0 {
+        let errno = unsafe { exec_child(e, parent) };
+        let mut msg = [0u8; 8];
+        msg[..4].copy_from_slice(&errno.to_be_bytes());
+        msg[4..].copy_from_slice(b"NOEX");
+        // SAFETY: write and _exit are async-signal-safe.
+        unsafe {
+            libc::write(errors_w.as_raw_fd(), msg.as_ptr() as *const libc::c_void, 8);
+            libc::_exit(1);
+        }
+    }
+    drop(errors_w);
+    let mut msg = [0u8; 8];
+    let mut got = 0;
+    while got < msg.len() {
+        // SAFETY: reads into the rest of our buffer.
+        let n = unsafe {
+            libc::read(
+                errors_r.as_raw_fd(),
+                msg[got..].as_mut_ptr() as *mut libc::c_void,
+                msg.len() - got,
+            )
+        };
+        if n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        if n <= 0 {
+            break;
+        }
+        got += n as usize;
+    }
+    if got == 0 {
+        return Ok(pid);
+    }
+    let mut status = 0;
+    // SAFETY: waitpid on the child we just forked, which exits at once.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
+        && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+    {}
+    if got == msg.len() && &msg[4..] == b"NOEX" {
+        let errno = i32::from_be_bytes([msg[0], msg[1], msg[2], msg[3]]);
+        return Err(io::Error::from_raw_os_error(errno));
+    }
+    Err(io::Error::other("the child failed before exec"))
+}
+
+/// The forked child, up to exec; returns the errno of what failed.
+///
+/// # Safety
+/// Only in the child of a fork, with `e` prepared by the parent.
+unsafe fn exec_child(e: &Exec, parent: i32) -> i32 {
+    let errno = || {
+        io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EINVAL)
+    };
+    for (fd, target) in e.stdio.iter().zip(0..) {
+        if *fd == target {
+            // dup2 onto itself would keep close-on-exec set.
+            let fl = libc::fcntl(target, libc::F_GETFD);
+            if fl < 0 || libc::fcntl(target, libc::F_SETFD, fl & !libc::FD_CLOEXEC) < 0 {
+                return errno();
+            }
+        } else if libc::dup2(*fd, target) < 0 {
+            return errno();
+        }
+    }
+    if let Some(g) = e.gid {
+        if libc::setgid(g) < 0 {
+            return errno();
+        }
+    }
+    if let Some(u) = e.uid {
+        // Dropping root: no supplementary groups of ours either.
+        if libc::getuid() == 0 {
+            libc::setgroups(0, std::ptr::null());
+        }
+        if libc::setuid(u) < 0 {
+            return errno();
+        }
+    }
+    if let Some(dir) = e.cwd {
+        if libc::chdir(dir.as_ptr()) < 0 {
+            return errno();
+        }
+    }
+    if libc::setpgid(0, 0) < 0 {
+        return errno();
+    }
+    let mut set: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut set);
+    if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) < 0 {
+        return errno();
+    }
+    for s in LOOP_SIGNALS {
+        libc::signal(s, libc::SIG_DFL);
+    }
+    libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    if libc::prctl(
+        libc::PR_SET_PDEATHSIG,
+        libc::SIGTERM as libc::c_ulong,
+        0,
+        0,
+        0,
+    ) < 0
+    {
+        return errno();
+    }
+    // The parent may have died before prctl: then nobody would send the signal.
+    if libc::getppid() != parent {
+        libc::_exit(111);
+    }
+    if let Some(fd) = e.keep_fd {
+        let fl = libc::fcntl(fd, libc::F_GETFD);
+        if fl < 0 || libc::fcntl(fd, libc::F_SETFD, fl & !libc::FD_CLOEXEC) < 0 {
+            return errno();
+        }
+    }
+    if let Some(envp) = e.envp {
+        // execvp searches the PATH of `environ`: the child's own.
+        environ = envp.as_ptr();
+    }
+    libc::execvp(e.program.as_ptr(), e.argv.as_ptr());
+    errno()
 }
 
 /// Our own pid.

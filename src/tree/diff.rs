@@ -14,7 +14,7 @@ pub fn changed_keys(old: Option<&Node>, new: Option<&Node>) -> Vec<String> {
     let mut out = Vec::new();
     let mut path = String::new();
     diff(old, new, &mut path, &mut out);
-    out.sort();
+    out.sort_unstable();
     out.dedup();
     out
 }

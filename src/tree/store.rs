@@ -474,7 +474,7 @@ pub fn list(root: &Path) -> Result<Vec<String>, TreeError> {
             parse_link(&name, &t).map(|_| name)
         })
         .collect();
-    names.sort();
+    names.sort_unstable();
     Ok(names)
 }
 
