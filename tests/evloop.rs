@@ -675,3 +675,16 @@ fn upd_process_backoff_and_stop_over_the_real_loop() {
     assert!(at[1] >= 0.1 && at[2] >= at[1] + 0.2 - 0.05, "{at:?}");
     assert_eq!(out.matches("line run\n").count(), 3, "{out}");
 }
+
+#[test]
+fn inherited_output_goes_straight_to_our_own_and_exit_is_reported() {
+    let (out, err) = run("inherit.lua", &[]);
+    assert!(out.contains("child-out\n"), "{out}");
+    assert!(err.contains("child-err\n"), "{err}");
+    assert!(!out.contains("RELAYED"), "the loop read the child's output: {out}");
+    assert!(out.contains("exit 3\n"), "{out}");
+    assert!(
+        out.contains("false\tspec.output must be \"lines\" or \"inherit\", not \"bogus\""),
+        "{out}"
+    );
+}

@@ -283,8 +283,10 @@
     (fn spawn-service [name spec]
       (let [cmd (command-of spec self root)]
         (var handle nil)
-        (set cmd.on-line (fn [stream line]
-                           (upd.log (if (= stream :stderr) :warn :info) (.. name ": " line))))
+        ;; A script's output goes where ours goes (the console, or the log of
+        ;; whoever runs us), not through us: relaying it line by line would
+        ;; let one flooding script take the supervisor's CPU.
+        (set cmd.output :inherit)
         (set cmd.on-ready #(feed {:type :ready : name :pid (and handle handle.pid)}))
         (set cmd.on-exit (fn [status]
                            (when (= handle (. handles name)) (tset handles name nil))

@@ -397,6 +397,15 @@ fn read_spec(spec: &Table) -> Result<Spec> {
     s.user = name_of(spec.get("user")?, "spec.user")?;
     s.group = name_of(spec.get("group")?, "spec.group")?;
     s.notify = spec.get::<Option<bool>>("notify")?.unwrap_or(false);
+    s.inherit_output = match spec.get::<Option<String>>("output")?.as_deref() {
+        None | Some("lines") => false,
+        Some("inherit") => true,
+        Some(o) => {
+            return Err(mlua::Error::runtime(format!(
+                "spawn: spec.output must be \"lines\" or \"inherit\", not \"{o}\""
+            )))
+        }
+    };
     Ok(s)
 }
 

@@ -19,6 +19,9 @@ pub struct Spec {
     pub user: Option<String>,
     pub group: Option<String>,
     pub notify: bool,
+    /// The child writes to our stdout and stderr instead of pipes we read:
+    /// a supervisor spends nothing on a script that floods its output.
+    pub inherit_output: bool,
     pub on_line: Option<u32>,
     pub on_exit: Option<u32>,
     pub on_ready: Option<u32>,
@@ -186,8 +189,17 @@ pub fn spawn(spec: &Spec, serial: u32) -> Result<Child, SpawnError> {
         Some(child_env(&argv0, &set)?)
     };
     let null = File::open("/dev/null").map_err(os_err)?;
-    let (out_r, out_w) = sys::pipe().map_err(os_err)?;
-    let (err_r, err_w) = sys::pipe().map_err(os_err)?;
+    let pipes = if spec.inherit_output {
+        None
+    } else {
+        let (out_r, out_w) = sys::pipe().map_err(os_err)?;
+        let (err_r, err_w) = sys::pipe().map_err(os_err)?;
+        Some(((out_r, out_w), (err_r, err_w)))
+    };
+    let stdio = match &pipes {
+        Some(((_, out_w), (_, err_w))) => [null.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()],
+        None => [null.as_raw_fd(), 1, 2],
+    };
     let argv_ptrs = pointers(&argv);
     let env_ptrs = env.as_deref().map(pointers);
     let pid = sys::spawn(&sys::Exec {
@@ -197,12 +209,19 @@ pub fn spawn(spec: &Spec, serial: u32) -> Result<Child, SpawnError> {
         cwd: cwd.as_deref(),
         uid,
         gid,
-        stdio: [null.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()],
+        stdio,
         keep_fd: notify.as_ref().map(|(_, w)| w.as_raw_fd()),
     })
     .map_err(os_err)?;
     // The write ends live on in the child only: we see EOF when it closes them.
-    drop((null, out_w, err_w));
+    drop(null);
+    let (out, err) = match pipes {
+        Some(((out_r, out_w), (err_r, err_w))) => {
+            drop((out_w, err_w));
+            (Pipe::new(out_r).ok(), Pipe::new(err_r).ok())
+        }
+        None => (None, None),
+    };
     let notify = notify.map(|(r, w)| {
         drop(w);
         File::from(r)
@@ -211,8 +230,8 @@ pub fn spawn(spec: &Spec, serial: u32) -> Result<Child, SpawnError> {
         serial,
         pid,
         argv0,
-        out: Pipe::new(out_r).ok(),
-        err: Pipe::new(err_r).ok(),
+        out,
+        err,
         notify,
         on_line: spec.on_line,
         on_exit: spec.on_exit,
