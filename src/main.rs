@@ -8,9 +8,19 @@ fn main() {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let invoked_as = argv
         .first()
-        .map(|a| a.as_bytes().rsplit(|&b| b == b'/').next().unwrap_or(b"").to_vec())
+        .map(|a| {
+            a.as_bytes()
+                .rsplit(|&b| b == b'/')
+                .next()
+                .unwrap_or(b"")
+                .to_vec()
+        })
         .unwrap_or_default();
-    let mode = if invoked_as == b"upd" { "upd" } else { "upscript" };
+    let mode = if invoked_as == b"upd" {
+        "upd"
+    } else {
+        "upscript"
+    };
     std::process::exit(match run(mode, &argv) {
         Ok(code) => code,
         Err(e) => {

@@ -681,7 +681,10 @@ fn inherited_output_goes_straight_to_our_own_and_exit_is_reported() {
     let (out, err) = run("inherit.lua", &[]);
     assert!(out.contains("child-out\n"), "{out}");
     assert!(err.contains("child-err\n"), "{err}");
-    assert!(!out.contains("RELAYED"), "the loop read the child's output: {out}");
+    assert!(
+        !out.contains("RELAYED"),
+        "the loop read the child's output: {out}"
+    );
     assert!(out.contains("exit 3\n"), "{out}");
     assert!(
         out.contains("false\tspec.output must be \"lines\" or \"inherit\", not \"bogus\""),

@@ -14,7 +14,11 @@ fn fennel_dir() -> PathBuf {
 }
 
 fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output { status, stdout, stderr } = cmd.output().expect("upscript runs");
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("upscript runs");
     (
         status.code().unwrap_or(-1),
         String::from_utf8_lossy(&stdout).into_owned(),
@@ -32,9 +36,12 @@ fn scratch(name: &str, content: &str) -> PathBuf {
 
 #[test]
 fn original_test_command_line_runs_the_pppoe_tests() {
-    let (code, out, err) = run(upscript()
-        .current_dir(fennel_dir())
-        .args(["fennel.lua", "--add-fennel-path", "./?.fnl", "tests/pppoe-test.fnl"]));
+    let (code, out, err) = run(upscript().current_dir(fennel_dir()).args([
+        "fennel.lua",
+        "--add-fennel-path",
+        "./?.fnl",
+        "tests/pppoe-test.fnl",
+    ]));
     assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
     let last = out.lines().last().unwrap_or("");
     assert!(last.ends_with("passed, 0 failed"), "last line: {last}");
@@ -42,8 +49,12 @@ fn original_test_command_line_runs_the_pppoe_tests() {
 
 #[test]
 fn file_then_eval_sees_the_files_locals_and_arg_holds_the_args() {
-    let f = scratch("main.fnl", "(fn main [args] (print (table.concat args \",\") (length arg)))\n");
-    let (code, out, err) = run(upscript().args(["fennel.lua", "--add-fennel-path", "./?.fnl"])
+    let f = scratch(
+        "main.fnl",
+        "(fn main [args] (print (table.concat args \",\") (length arg)))\n",
+    );
+    let (code, out, err) = run(upscript()
+        .args(["fennel.lua", "--add-fennel-path", "./?.fnl"])
         .arg(&f)
         .args(["-e", "(main arg)", "eth0", "ppp0"]));
     assert_eq!(code, 0, "{err}");
@@ -57,9 +68,20 @@ fn original_service_command_line_reaches_main_with_its_arguments() {
     let log = scratch("pppoe.log", "");
     let mut child = upscript()
         .current_dir(fennel_dir())
-        .env("UPD_ROOT", std::env::temp_dir().join(format!("upd-cli-root-{}", std::process::id())))
-        .args(["fennel.lua", "--add-fennel-path", "./?.fnl", "pppoe.fnl", "-e", "(main arg)",
-               "upd-no-such-if0", "ppp9"])
+        .env(
+            "UPD_ROOT",
+            std::env::temp_dir().join(format!("upd-cli-root-{}", std::process::id())),
+        )
+        .args([
+            "fennel.lua",
+            "--add-fennel-path",
+            "./?.fnl",
+            "pppoe.fnl",
+            "-e",
+            "(main arg)",
+            "upd-no-such-if0",
+            "ppp9",
+        ])
         .stdout(std::fs::File::create(&log).unwrap())
         .stderr(std::fs::OpenOptions::new().append(true).open(&log).unwrap())
         .spawn()
@@ -74,7 +96,10 @@ fn original_service_command_line_reaches_main_with_its_arguments() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert!(text.contains("upd-no-such-if0"), "pppoe did not name the missing interface: {text}");
+    assert!(
+        text.contains("upd-no-such-if0"),
+        "pppoe did not name the missing interface: {text}"
+    );
     assert_eq!(text.lines().count(), 1, "more than one line: {text}");
     assert!(!text.contains("stack traceback"), "pppoe crashed: {text}");
 }
@@ -86,19 +111,34 @@ fn compile_error_is_file_line_col_and_exit_1() {
     assert_eq!(code, 1);
     let first = err.lines().next().unwrap_or("");
     let want = format!("{}:3:", f.display());
-    assert!(first.starts_with(&want), "first line {first:?} does not start with {want:?}");
+    assert!(
+        first.starts_with(&want),
+        "first line {first:?} does not start with {want:?}"
+    );
 }
 
 #[test]
 fn runtime_error_traceback_names_fennel_lines() {
-    let f = scratch("boom.fnl", "(fn inner [] (error \"boom\"))\n\n(fn outer [] (inner) 1)\n(outer)\n");
+    let f = scratch(
+        "boom.fnl",
+        "(fn inner [] (error \"boom\"))\n\n(fn outer [] (inner) 1)\n(outer)\n",
+    );
     let (code, _, err) = run(upscript().arg(&f));
     assert_eq!(code, 1);
     assert!(err.contains("boom"), "{err}");
     let name = f.display().to_string();
-    assert!(err.contains(&format!("{name}:1:")), "no frame at line 1: {err}");
-    assert!(err.contains(&format!("{name}:3:")), "no frame at line 3: {err}");
-    assert!(!err.contains("launcher"), "launcher frames leak into the traceback: {err}");
+    assert!(
+        err.contains(&format!("{name}:1:")),
+        "no frame at line 1: {err}"
+    );
+    assert!(
+        err.contains(&format!("{name}:3:")),
+        "no frame at line 3: {err}"
+    );
+    assert!(
+        !err.contains("launcher"),
+        "launcher frames leak into the traceback: {err}"
+    );
 }
 
 #[test]
@@ -111,7 +151,10 @@ fn os_exit_sets_the_status() {
 
 #[test]
 fn lua_file_gets_its_arguments_and_never_loads_the_compiler() {
-    let f = scratch("args.lua", "print(arg[0] ~= nil, package.loaded.fennel == nil, ...)\n");
+    let f = scratch(
+        "args.lua",
+        "print(arg[0] ~= nil, package.loaded.fennel == nil, ...)\n",
+    );
     let (code, out, _) = run(upscript().arg(&f).args(["a", "b"]));
     assert_eq!(code, 0);
     assert_eq!(out, "true\ttrue\ta\tb\n");
@@ -119,8 +162,10 @@ fn lua_file_gets_its_arguments_and_never_loads_the_compiler() {
 
 #[test]
 fn embedded_module_runs_without_the_compiler() {
-    let (code, out, err) = run(upscript().args(["-e",
-        "local u = require('upd.policy'); print(type(u), package.loaded.fennel == nil)"]));
+    let (code, out, err) = run(upscript().args([
+        "-e",
+        "local u = require('upd.policy'); print(type(u), package.loaded.fennel == nil)",
+    ]));
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "table\ttrue\n");
 }
@@ -144,12 +189,23 @@ fn compile_prints_lua() {
 fn help_and_version() {
     let (code, out, _) = run(upscript().args(["fennel.lua", "--help"]));
     assert_eq!(code, 0);
-    for flag in ["--add-fennel-path", "--add-package-path", "--add-macro-path", "--globals", "--correlate", "--eval", "--compile"] {
+    for flag in [
+        "--add-fennel-path",
+        "--add-package-path",
+        "--add-macro-path",
+        "--globals",
+        "--correlate",
+        "--eval",
+        "--compile",
+    ] {
         assert!(out.contains(flag), "--help does not mention {flag}");
     }
     let (code, out, _) = run(upscript().args(["fennel", "--version"]));
     assert_eq!(code, 0);
-    assert!(out.contains("Fennel 1.5.3") && out.contains("Lua 5.1"), "{out}");
+    assert!(
+        out.contains("Fennel 1.5.3") && out.contains("Lua 5.1"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -158,16 +214,22 @@ fn globals_flag_allows_a_global_and_unknown_globals_are_compile_errors() {
     let (code, _, err) = run(upscript().arg("fennel.lua").arg(&f));
     assert_eq!(code, 1);
     assert!(err.contains("unknown identifier"), "{err}");
-    let (code, out, err) = run(upscript().args(["fennel.lua", "--globals", "my-global"]).arg(&f));
+    let (code, out, err) = run(upscript()
+        .args(["fennel.lua", "--globals", "my-global"])
+        .arg(&f));
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "nil\n");
 }
 
 #[test]
 fn add_package_path_finds_lua_modules() {
-    let dir = scratch("m.lua", "return {x = 42}\n").parent().unwrap().to_path_buf();
+    let dir = scratch("m.lua", "return {x = 42}\n")
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let f = scratch("usem.fnl", "(print (. (require :m) :x))\n");
-    let (code, out, err) = run(upscript().args(["fennel.lua", "--add-package-path"])
+    let (code, out, err) = run(upscript()
+        .args(["fennel.lua", "--add-package-path"])
         .arg(format!("{}/?.lua", dir.display()))
         .arg(&f));
     assert_eq!(code, 0, "{err}");
@@ -176,8 +238,17 @@ fn add_package_path_finds_lua_modules() {
 
 #[test]
 fn repl_evaluates_what_it_reads() {
-    let mut child = upscript().stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(b"(+ 40 2)\n").unwrap();
+    let mut child = upscript()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"(+ 40 2)\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("42"));
 }

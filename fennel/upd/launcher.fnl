@@ -32,7 +32,14 @@ Fennel flags (after fennel.lua):
 ")
 
 (fn die [msg]
-  (io.stderr:write msg "\n")
+  ;; Under `upd run` our stderr is the supervisor's own: every line of the
+  ;; error names the service, as upd.log would.
+  (let [service (os.getenv "UPD_SERVICE")
+        msg (pick-values 1 (: (tostring msg) :gsub "%s+$" ""))
+        msg (if service
+                (pick-values 1 (: (.. service ": " msg) :gsub "\n" (.. "\n" service ": ")))
+                msg)]
+    (io.stderr:write msg "\n"))
   (os.exit 1))
 
 (fn set-arg! [pre script args]

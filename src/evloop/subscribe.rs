@@ -97,7 +97,7 @@ impl Subscriptions {
     /// next step retries.
     pub fn ensure_watch(&mut self) -> io::Result<()> {
         if self.inotify.is_none() {
-            self.inotify = Some(Inotify::init()?);
+            self.inotify = Some(Inotify::init().map_err(|e| inotify_limit(e, "instances"))?);
         }
         if self.watch.is_none() {
             std::fs::create_dir_all(&self.root)?;
@@ -110,7 +110,8 @@ impl Subscriptions {
                 | WatchMask::DELETE_SELF
                 | WatchMask::MOVE_SELF;
             if let Some(ino) = self.inotify.as_mut() {
-                self.watch = Some(ino.watches().add(&self.root, mask)?);
+                let watch = ino.watches().add(&self.root, mask);
+                self.watch = Some(watch.map_err(|e| inotify_limit(e, "watches"))?);
             }
             // Whatever happened while we were not watching: look again.
             self.mark_all();
@@ -248,10 +249,33 @@ fn refresh(last: &mut Option<std::rc::Rc<Node>>, new: Option<Node>) -> Option<Ve
     Some(keys)
 }
 
+/// The kernel says EMFILE for "too many inotify instances" and ENOSPC for
+/// "too many watches": messages that read like a full fd table or a full
+/// disk. Name the limit instead, so the fix (a sysctl) is obvious.
+fn inotify_limit(e: io::Error, what: &str) -> io::Error {
+    match e.raw_os_error() {
+        Some(libc::EMFILE) | Some(libc::ENOSPC) => io::Error::new(
+            e.kind(),
+            format!("inotify limit reached: too many inotify {what} (sysctl fs.inotify.max_user_{what})"),
+        ),
+        _ => e,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn inotify_limits_are_named_as_such() {
+        let e = inotify_limit(io::Error::from_raw_os_error(libc::ENOSPC), "watches");
+        assert!(e.to_string().contains("fs.inotify.max_user_watches"), "{e}");
+        let e = inotify_limit(io::Error::from_raw_os_error(libc::EMFILE), "instances");
+        assert!(e.to_string().contains("too many inotify instances"), "{e}");
+        let e = inotify_limit(io::Error::from_raw_os_error(libc::EACCES), "watches");
+        assert_eq!(e.raw_os_error(), Some(libc::EACCES));
+    }
 
     fn val(s: &str) -> Node {
         Node::Value(s.as_bytes().to_vec())
