@@ -19,42 +19,13 @@
 (fn fail [file ?line msg]
   (error {:msg (.. (where file ?line) ": " msg)}))
 
-;; Fennel AST -> plain data, refusing anything that is not a literal.
-(fn ast->data [fennel file node line]
-  (let [src (fennel.ast-source node)
-        line (or (and (= (type src) :table) src.line) line)]
-    (if (fennel.sym? node)
-        (let [name (tostring node)]
-          (if (= name :nil) nil
-              (fail file line (.. "unexpected symbol " name
-                                  " (a services file holds only literal data)"))))
-        (fennel.list? node)
-        (fail file line (.. "code is not allowed in a services file: "
-                            (fennel.view node)))
-        (= (type node) :table)
-        (let [out {}]
-          (each [k v (pairs node)]
-            (let [key (ast->data fennel file k line)]
-              (when (not= key nil)
-                (tset out key (ast->data fennel file v line)))))
-          (setmetatable out {:line line}))
-        node)))
-
 (fn parse-fennel [text file]
-  (let [fennel (require :fennel)
-        forms []]
-    (let [(ok? err) (pcall #(each [ok? ast (fennel.parser text file)]
-                              (when ok? (table.insert forms ast))))]
-      (when (not ok?)
-        (let [msg (tostring (or (and (= (type err) :table) err.msg) err))
-              first (or (msg:match "^[^\n]*") msg)]
-          (error {:msg (if (first:find (.. "^" (file:gsub "%p" "%%%0")))
-                           first
-                           (.. file ": " first))}))))
+  ;; A data reader, not the Fennel compiler: the supervisor never loads it.
+  (let [forms ((. (require :upd.literal) :read) text file)]
     (when (not= 1 (# forms))
-      (fail file (let [extra (. forms 2)] (when extra (-?> (fennel.ast-source extra) (. :line))))
+      (fail file (let [extra (. forms 2)] (if extra extra.line 1))
             (.. "expected one sequence of service tables, found " (# forms) " forms")))
-    (ast->data fennel file (. forms 1) 1)))
+    (. forms 1 :form :value)))
 
 (fn parse-lua [text file]
   (let [(chunk err) ((or _G.loadstring load) text (.. "@" file))]
