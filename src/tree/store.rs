@@ -125,6 +125,64 @@ fn read_link(op: &str, root: &Path, rootfd: BorrowedFd, name: &str) -> Result<Li
 
 // ---------------------------------------------------------------- publish
 
+/// What a publisher process remembers of a service it published, so the
+/// next publish of it costs fewer syscalls: the values of the generation it
+/// linked are known, so unchanged ones are hard-linked without being read
+/// back, and the first look at `<name>` (before locking) is skipped.
+/// Trusted only after checks under the lock: `.<name>` is still the
+/// directory it was (not removed, not replaced after a withdraw) and
+/// `<name>` still names our generation (another publisher or a withdraw
+/// changes one of them; then the entry is dropped and the publish takes the
+/// long way). No fd is kept: an open fd would pin the file system (a tmpfs
+/// could not be unmounted while any publisher lives).
+struct Cached {
+    root: std::path::PathBuf,
+    name: String,
+    dot_id: (u64, u64),
+    generation: u64,
+    private: bool,
+    /// What `generation` holds; `None` when too big to keep (then values
+    /// are compared with the files, as without a cache).
+    tree: Option<Node>,
+}
+
+/// Services remembered per thread (a service process publishes one or a
+/// few); the least recently used goes first.
+const CACHE_SLOTS: usize = 8;
+/// Trees with more value bytes than this are not kept in memory.
+const CACHE_MAX_BYTES: usize = 16 * 1024;
+
+thread_local! {
+    static CACHE: std::cell::RefCell<Vec<Cached>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn take_cached(root: &Path, name: &str) -> Option<Cached> {
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        let i = c.iter().position(|e| e.name == name && e.root == root)?;
+        Some(c.remove(i))
+    })
+}
+
+fn put_cached(e: Cached) {
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= CACHE_SLOTS {
+            c.remove(0);
+        }
+        c.push(e);
+    })
+}
+
+/// Forgets what this thread remembers of `root`/`name` (after a withdraw).
+fn forget_cached(root: &Path, name: &str) {
+    drop(take_cached(root, name));
+}
+
+fn id(m: &sfs::Meta) -> (u64, u64) {
+    (m.dev, m.ino)
+}
+
 /// Replaces service `name`'s published tree with `tree` (a directory node)
 /// atomically; returns the new generation number. On any error the previous
 /// snapshot is untouched and no staging is left behind.
@@ -138,34 +196,155 @@ pub fn publish(root: &Path, name: &str, tree: &Node, opts: &PublishOpts) -> Resu
             )))
         }
     };
-    validate_tree(tree).map_err(|m| TreeError(format!("publish {name}: {m}")))?;
-    let fail = |what: &str, e: io::Error| TreeError(format!("publish {name}: {what}: {e}"));
-    if open_root("publish", root)?.is_none() {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(root)
-            .map_err(|e| {
-                TreeError(format!(
-                    "publish {name}: cannot create root {}: {e}",
-                    root.display()
-                ))
-            })?;
-    }
-    let rootfd = open_root("publish", root)?
-        .ok_or_else(|| TreeError(format!("publish {name}: root {} vanished", root.display())))?;
-    let rootfd = fd_ref(&rootfd);
-    // Refuse before creating anything if `<name>` is not ours.
-    read_link("publish", root, rootfd, name)?;
-    let dotname = c(&dot(name));
-    let dotfd = lock_service_dir(root, rootfd, name, &dotname, opts)?;
-    let dotfd = fd_ref(&dotfd);
-    // Under the lock: the link may have moved since we first looked.
-    let current = match read_link("publish", root, rootfd, name)? {
-        Link::Generation(g) => Some(g),
-        Link::Absent => None,
+    let size = validate_tree(tree).map_err(|m| TreeError(format!("publish {name}: {m}")))?;
+    let keep = |c: &mut Cached, g: u64| {
+        c.generation = g;
+        c.private = opts.private;
+        c.tree = (size.bytes <= CACHE_MAX_BYTES).then(|| tree.clone());
     };
+    if let Some(mut c) = take_cached(root, name) {
+        match publish_cached(root, name, entries, opts, &c) {
+            Some(r) => {
+                if let Ok(g) = r {
+                    keep(&mut c, g);
+                    put_cached(c);
+                }
+                return r;
+            }
+            None => drop(c), // stale: the long way
+        }
+    }
+    let (r, c) = publish_uncached(root, name, entries, opts);
+    if let (Ok(g), Some(mut c)) = (&r, c) {
+        keep(&mut c, *g);
+        put_cached(c);
+    }
+    r
+}
+
+/// The short way, with what `c` remembers; `None` when it is stale.
+fn publish_cached(
+    root: &Path,
+    name: &str,
+    entries: &std::collections::BTreeMap<String, Node>,
+    opts: &PublishOpts,
+    c: &Cached,
+) -> Option<Result<u64, TreeError>> {
+    let rootfd = open_root("publish", root).ok()??;
+    let rootfd = fd_ref(&rootfd);
+    let dotname = c_dot(name);
+    let dotfd = sfs::open_dir_at(rootfd, &dotname).ok()?;
+    let dotfd = fd_ref(&dotfd);
+    sfs::lock_exclusive(dotfd).ok()?;
+    // Removed (by a withdraw) between our open and our lock: nlink is 0.
+    match sfs::fstat(dotfd) {
+        Ok(m) if id(&m) == c.dot_id && m.nlink > 0 => {}
+        _ => return None,
+    }
+    let current = match read_link("publish", root, rootfd, name) {
+        Ok(Link::Generation(g)) if g == c.generation => g,
+        Ok(_) => return None,
+        Err(e) => return Some(Err(e)),
+    };
+    if opts.private != c.private {
+        if let Err(e) = sfs::fchmod(dotfd, opts.dir_mode()) {
+            return Some(Err(TreeError(format!(
+                "publish {name}: cannot lock {}/.{name}: {e}",
+                root.display()
+            ))));
+        }
+    }
+    // Values are known only if they were written with today's modes.
+    let known = c.tree.as_ref().filter(|_| opts.private == c.private);
+    Some(publish_locked(
+        name,
+        rootfd,
+        dotfd,
+        Some(current),
+        known,
+        entries,
+        opts,
+    ))
+}
+
+/// The long way: open and check everything; also what to remember.
+fn publish_uncached(
+    root: &Path,
+    name: &str,
+    entries: &std::collections::BTreeMap<String, Node>,
+    opts: &PublishOpts,
+) -> (Result<u64, TreeError>, Option<Cached>) {
+    let r = (|| {
+        if open_root("publish", root)?.is_none() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(root)
+                .map_err(|e| {
+                    TreeError(format!(
+                        "publish {name}: cannot create root {}: {e}",
+                        root.display()
+                    ))
+                })?;
+        }
+        let rootfd = open_root("publish", root)?.ok_or_else(|| {
+            TreeError(format!("publish {name}: root {} vanished", root.display()))
+        })?;
+        // Refuse before creating anything if `<name>` is not ours.
+        read_link("publish", root, fd_ref(&rootfd), name)?;
+        let dotname = c_dot(name);
+        let dotfd = lock_service_dir(root, fd_ref(&rootfd), name, &dotname, opts)?;
+        Ok((rootfd, dotfd))
+    })();
+    let (rootfd, dotfd) = match r {
+        Ok(fds) => fds,
+        Err(e) => return (Err(e), None),
+    };
+    // Under the lock: the link may have moved since we first looked.
+    let r = read_link("publish", root, fd_ref(&rootfd), name).and_then(|link| {
+        let current = match link {
+            Link::Generation(g) => Some(g),
+            Link::Absent => None,
+        };
+        publish_locked(
+            name,
+            fd_ref(&rootfd),
+            fd_ref(&dotfd),
+            current,
+            None,
+            entries,
+            opts,
+        )
+    });
+    let cached = match (&r, sfs::fstat(fd_ref(&dotfd))) {
+        (Ok(g), Ok(d)) => Some(Cached {
+            root: root.to_path_buf(),
+            name: name.to_owned(),
+            dot_id: id(&d),
+            generation: *g,
+            private: opts.private,
+            tree: None,
+        }),
+        _ => None,
+    };
+    (r, cached)
+}
+
+/// Steps 4-7 of docs/state-tree.md, with `.<name>/` locked: clean
+/// leftovers, build the next generation (hard-linking values equal to those
+/// of `current`: known from `known` when given, else compared with the
+/// files), flip the link, delete generations older than `current`.
+fn publish_locked(
+    name: &str,
+    rootfd: BorrowedFd,
+    dotfd: BorrowedFd,
+    current: Option<u64>,
+    known: Option<&Node>,
+    entries: &std::collections::BTreeMap<String, Node>,
+    opts: &PublishOpts,
+) -> Result<u64, TreeError> {
+    let fail = |what: &str, e: io::Error| TreeError(format!("publish {name}: {what}: {e}"));
     // Leftovers of a killed publisher go; generations are counted.
     let mut newest = current.unwrap_or(0);
     let listing = sfs::read_dir(dotfd, MAX_ENTRIES)
@@ -180,9 +359,15 @@ pub fn publish(root: &Path, name: &str, tree: &Node, opts: &PublishOpts) -> Resu
     let next = newest
         .checked_add(1)
         .ok_or_else(|| TreeError(format!("publish {name}: generation numbers exhausted")))?;
-    let gen_name = c(&next.to_string());
-    let staging = c(&format!("{next}{STAGING_SUFFIX}"));
-    let old = current.and_then(|g| sfs::open_dir_at(dotfd, &c(&g.to_string())).ok());
+    let mut num = itoa(next);
+    let gen_name = c(num.as_str());
+    num.push_str(STAGING_SUFFIX);
+    let staging = c(num.as_str());
+    let old = current.and_then(|g| sfs::open_dir_at(dotfd, &c(itoa(g).as_str())).ok());
+    let known = match (known, &old) {
+        (Some(Node::Dir(m)), Some(_)) => Some(m),
+        _ => None,
+    };
 
     let built = (|| {
         let newfd = sfs::mkdir_at(dotfd, &staging, opts.dir_mode())
@@ -191,6 +376,7 @@ pub fn publish(root: &Path, name: &str, tree: &Node, opts: &PublishOpts) -> Resu
         build_dir(
             fd_ref(&newfd),
             old.as_ref().map(fd_ref),
+            known,
             entries,
             opts,
             &mut path,
@@ -203,7 +389,12 @@ pub fn publish(root: &Path, name: &str, tree: &Node, opts: &PublishOpts) -> Resu
         let _ = remove_entry(dotfd, &staging, None, 0);
         return Err(e);
     }
-    let target = c(&format!(".{name}/{next}"));
+    let mut target = String::with_capacity(name.len() + 24);
+    target.push('.');
+    target.push_str(name);
+    target.push('/');
+    target.push_str(gen_name.to_str().unwrap_or_default());
+    let target = c(&target);
     let link_tmp = c(LINK_TMP);
     let flipped = sfs::symlink_at(&target, dotfd, &link_tmp)
         .map_err(|e| fail("cannot create the symlink", e))
@@ -226,6 +417,27 @@ pub fn publish(root: &Path, name: &str, tree: &Node, opts: &PublishOpts) -> Resu
         }
     }
     Ok(next)
+}
+
+/// A generation number in decimal, without `format!`'s machinery.
+fn itoa(mut n: u64) -> String {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut s = String::with_capacity(24);
+    s.extend(digits[i..].iter().map(|&d| d as char));
+    s
+}
+
+fn c_dot(name: &str) -> CString {
+    c(&dot(name))
 }
 
 /// Creates (if needed) and locks `.<name>/`, retrying if a withdraw removed
@@ -288,9 +500,13 @@ fn kind_hint(k: Kind) -> Option<bool> {
 
 type BuildErr<'a> = (Vec<&'a str>, &'static str, io::Error);
 
+/// Writes `entries` into `newfd`. A value equal to the one at the same path
+/// of the current generation (`oldfd`) is hard-linked: equal per `known`
+/// (what this process wrote there) when given, else per the file's bytes.
 fn build_dir<'a>(
     newfd: BorrowedFd,
     oldfd: Option<BorrowedFd>,
+    known: Option<&std::collections::BTreeMap<String, Node>>,
     entries: &'a std::collections::BTreeMap<String, Node>,
     opts: &PublishOpts,
     path: &mut Vec<&'a str>,
@@ -300,26 +516,44 @@ fn build_dir<'a>(
         let ck = c(k);
         match node {
             Node::Value(v) => {
+                let same = match (oldfd, known) {
+                    (Some(_), Some(m)) => matches!(m.get(k), Some(Node::Value(o)) if o == v),
+                    (Some(o), None) => same_value(o, &ck, v, opts.file_mode()),
+                    _ => false,
+                };
                 let linked = match oldfd {
-                    Some(o) if same_value(o, &ck, v, opts.file_mode()) => {
-                        sfs::link_at(o, &ck, newfd, &ck).is_ok()
-                    }
+                    Some(o) if same => sfs::link_at(o, &ck, newfd, &ck).is_ok(),
                     _ => false,
                 };
                 if !linked {
                     let f = sfs::create_file_at(newfd, &ck, opts.file_mode())
                         .map_err(|e| (path.clone(), "cannot create", e))?;
-                    let mut f = File::from(f);
-                    f.write_all(v)
-                        .and_then(|()| f.write_all(b"\n"))
+                    sfs::write2(fd_ref(&f), v, b"\n")
                         .map_err(|e| (path.clone(), "cannot write", e))?;
                 }
             }
             Node::Dir(m) => {
                 let sub = sfs::mkdir_at(newfd, &ck, opts.dir_mode())
                     .map_err(|e| (path.clone(), "cannot create", e))?;
-                let oldsub = oldfd.and_then(|o| sfs::open_dir_at(o, &ck).ok());
-                build_dir(fd_ref(&sub), oldsub.as_ref().map(fd_ref), m, opts, path)?;
+                // With `known`, open the old directory only if it has values to share.
+                let (oldsub, subknown) = match known {
+                    Some(km) => match km.get(k) {
+                        Some(Node::Dir(om)) if !om.is_empty() => {
+                            (oldfd.and_then(|o| sfs::open_dir_at(o, &ck).ok()), Some(om))
+                        }
+                        _ => (None, None),
+                    },
+                    None => (oldfd.and_then(|o| sfs::open_dir_at(o, &ck).ok()), None),
+                };
+                let subknown = subknown.filter(|_| oldsub.is_some());
+                build_dir(
+                    fd_ref(&sub),
+                    oldsub.as_ref().map(fd_ref),
+                    subknown,
+                    m,
+                    opts,
+                    path,
+                )?;
             }
         }
         path.pop();
@@ -390,17 +624,24 @@ fn remove_entry(
             }
             Err(e) => return Err(e),
         };
-        // In batches, so a huge planted directory costs bounded memory.
+        // In batches, so a huge planted directory costs bounded memory. A
+        // short batch was the whole rest: try the rmdir without listing
+        // again (if something appeared meanwhile, it says so: list again).
+        const BATCH: usize = 256;
         loop {
-            let batch = sfs::read_dir_some(fd_ref(&sub), 256)?;
-            if batch.is_empty() {
-                break;
-            }
+            let batch = sfs::read_dir_some(fd_ref(&sub), BATCH)?;
             for (n, k) in &batch {
                 remove_entry(fd_ref(&sub), n, kind_hint(*k), depth + 1)?;
             }
+            if batch.len() < BATCH {
+                match sfs::unlink_at(dir, name, true) {
+                    Err(e) if errno(&e) == libc::ENOTEMPTY || errno(&e) == libc::EEXIST => {
+                        continue
+                    }
+                    r => break r,
+                }
+            }
         }
-        sfs::unlink_at(dir, name, true)
     } else {
         sfs::unlink_at(dir, name, false)
     };
@@ -418,6 +659,7 @@ fn remove_entry(
 /// not what upd makes.
 pub fn withdraw(root: &Path, name: &str) -> Result<bool, TreeError> {
     check_name("withdraw", name)?;
+    forget_cached(root, name);
     let Some(rootfd) = open_root("withdraw", root)? else {
         return Ok(false);
     };
