@@ -336,20 +336,31 @@ pub fn lock_exclusive(fd: BorrowedFd) -> io::Result<()> {
 /// (more is `EFBIG`: the caller bounds its memory). `dir`'s offset is
 /// rewound first and left at the end. Symlinks are reported as symlinks.
 pub fn read_dir(dir: BorrowedFd, max: usize) -> io::Result<Vec<(CString, Kind)>> {
-    read_dir_upto(dir, max, true)
+    read_dir_upto(dir, max, true, true)
+}
+
+/// `read_dir` of a directory fd just opened (its offset is at the start:
+/// one `lseek` fewer).
+pub fn read_dir_fresh(dir: BorrowedFd, max: usize) -> io::Result<Vec<(CString, Kind)>> {
+    read_dir_upto(dir, max, true, false)
 }
 
 /// The first `max` entries of `dir` (fewer only when there are no more):
 /// for work done in batches, like removing a directory of any size.
 pub fn read_dir_some(dir: BorrowedFd, max: usize) -> io::Result<Vec<(CString, Kind)>> {
-    read_dir_upto(dir, max, false)
+    read_dir_upto(dir, max, false, true)
 }
 
-fn read_dir_upto(dir: BorrowedFd, max: usize, strict: bool) -> io::Result<Vec<(CString, Kind)>> {
+fn read_dir_upto(
+    dir: BorrowedFd,
+    max: usize,
+    strict: bool,
+    rewind: bool,
+) -> io::Result<Vec<(CString, Kind)>> {
     // getdents64 straight on `dir` (no dup/fdopendir/closedir: 3-4 syscalls
     // fewer per listing); rewound first, so every call lists from the top.
     // SAFETY: valid fd.
-    if unsafe { libc::lseek(dir.as_raw_fd(), 0, libc::SEEK_SET) } < 0 {
+    if rewind && unsafe { libc::lseek(dir.as_raw_fd(), 0, libc::SEEK_SET) } < 0 {
         return Err(io::Error::last_os_error());
     }
     let mut buf = [0u8; 4096];

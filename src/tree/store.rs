@@ -140,6 +140,13 @@ struct Cached {
     name: String,
     dot_id: (u64, u64),
     generation: u64,
+    /// The one other generation left in `.<name>/` (the one `generation`
+    /// replaced), when the last publish deleted all the others; `None` with
+    /// `clean` when there was none.
+    prev: Option<u64>,
+    /// Whether `.<name>/` held exactly `generation` and `prev` after our
+    /// last publish (then a matching link count spares listing it).
+    clean: bool,
     private: bool,
     /// What `generation` holds; `None` when too big to keep (then values
     /// are compared with the files, as without a cache).
@@ -197,30 +204,36 @@ pub fn publish(root: &Path, name: &str, tree: &Node, opts: &PublishOpts) -> Resu
         }
     };
     let size = validate_tree(tree).map_err(|m| TreeError(format!("publish {name}: {m}")))?;
-    let keep = |c: &mut Cached, g: u64| {
+    let keep = |c: &mut Cached, (g, prev, clean): Done| {
         c.generation = g;
+        c.prev = prev;
+        c.clean = clean;
         c.private = opts.private;
         c.tree = (size.bytes <= CACHE_MAX_BYTES).then(|| tree.clone());
     };
     if let Some(mut c) = take_cached(root, name) {
         match publish_cached(root, name, entries, opts, &c) {
             Some(r) => {
-                if let Ok(g) = r {
-                    keep(&mut c, g);
+                if let Ok(done) = r {
+                    keep(&mut c, done);
                     put_cached(c);
                 }
-                return r;
+                return r.map(|d| d.0);
             }
             None => drop(c), // stale: the long way
         }
     }
     let (r, c) = publish_uncached(root, name, entries, opts);
-    if let (Ok(g), Some(mut c)) = (&r, c) {
-        keep(&mut c, *g);
+    if let (Ok(done), Some(mut c)) = (&r, c) {
+        keep(&mut c, *done);
         put_cached(c);
     }
-    r
+    r.map(|d| d.0)
 }
+
+/// A publish done: the new generation, the other one left (the previous),
+/// and whether `.<name>/` holds nothing else.
+type Done = (u64, Option<u64>, bool);
 
 /// The short way, with what `c` remembers; `None` when it is stale.
 fn publish_cached(
@@ -229,7 +242,7 @@ fn publish_cached(
     entries: &std::collections::BTreeMap<String, Node>,
     opts: &PublishOpts,
     c: &Cached,
-) -> Option<Result<u64, TreeError>> {
+) -> Option<Result<Done, TreeError>> {
     let rootfd = open_root("publish", root).ok()??;
     let rootfd = fd_ref(&rootfd);
     let dotname = c_dot(name);
@@ -237,10 +250,10 @@ fn publish_cached(
     let dotfd = fd_ref(&dotfd);
     sfs::lock_exclusive(dotfd).ok()?;
     // Removed (by a withdraw) between our open and our lock: nlink is 0.
-    match sfs::fstat(dotfd) {
-        Ok(m) if id(&m) == c.dot_id && m.nlink > 0 => {}
+    let nlink = match sfs::fstat(dotfd) {
+        Ok(m) if id(&m) == c.dot_id && m.nlink > 0 => m.nlink,
         _ => return None,
-    }
+    };
     let current = match read_link("publish", root, rootfd, name) {
         Ok(Link::Generation(g)) if g == c.generation => g,
         Ok(_) => return None,
@@ -256,11 +269,22 @@ fn publish_cached(
     }
     // Values are known only if they were written with today's modes.
     let known = c.tree.as_ref().filter(|_| opts.private == c.private);
+    // A directory's link count is 2 + its subdirectories: if it is what we
+    // left, no staging was added (a leftover `link.tmp`, not a directory,
+    // is handled where the link is made). File systems that do not count
+    // (btrfs says 1) just always take the listing.
+    let gens = match c.prev {
+        Some(p) => [Some(p), Some(current)],
+        None => [Some(current), None],
+    };
+    let expected = 2 + gens.iter().flatten().count() as u64;
+    let gens = (c.clean && nlink == expected).then_some(&gens[..]);
     Some(publish_locked(
         name,
         rootfd,
         dotfd,
         Some(current),
+        gens,
         known,
         entries,
         opts,
@@ -273,7 +297,7 @@ fn publish_uncached(
     name: &str,
     entries: &std::collections::BTreeMap<String, Node>,
     opts: &PublishOpts,
-) -> (Result<u64, TreeError>, Option<Cached>) {
+) -> (Result<Done, TreeError>, Option<Cached>) {
     let r = (|| {
         if open_root("publish", root)?.is_none() {
             use std::os::unix::fs::DirBuilderExt;
@@ -313,16 +337,19 @@ fn publish_uncached(
             fd_ref(&dotfd),
             current,
             None,
+            None,
             entries,
             opts,
         )
     });
     let cached = match (&r, sfs::fstat(fd_ref(&dotfd))) {
-        (Ok(g), Ok(d)) => Some(Cached {
+        (Ok((g, prev, clean)), Ok(d)) => Some(Cached {
             root: root.to_path_buf(),
             name: name.to_owned(),
             dot_id: id(&d),
             generation: *g,
+            prev: *prev,
+            clean: *clean,
             private: opts.private,
             tree: None,
         }),
@@ -334,21 +361,32 @@ fn publish_uncached(
 /// Steps 4-7 of docs/state-tree.md, with `.<name>/` locked: clean
 /// leftovers, build the next generation (hard-linking values equal to those
 /// of `current`: known from `known` when given, else compared with the
-/// files), flip the link, delete generations older than `current`.
+/// files), flip the link, delete generations older than `current`. `gens`:
+/// the generations `.<name>/` is known to hold, nothing else (else it is
+/// listed).
+#[allow(clippy::too_many_arguments)]
 fn publish_locked(
     name: &str,
     rootfd: BorrowedFd,
     dotfd: BorrowedFd,
     current: Option<u64>,
+    gens: Option<&[Option<u64>]>,
     known: Option<&Node>,
     entries: &std::collections::BTreeMap<String, Node>,
     opts: &PublishOpts,
-) -> Result<u64, TreeError> {
+) -> Result<Done, TreeError> {
     let fail = |what: &str, e: io::Error| TreeError(format!("publish {name}: {what}: {e}"));
     // Leftovers of a killed publisher go; generations are counted.
     let mut newest = current.unwrap_or(0);
-    let listing = sfs::read_dir(dotfd, MAX_ENTRIES)
-        .map_err(|e| fail("cannot list the service directory", e))?;
+    let listing = match gens {
+        Some(gs) => gs
+            .iter()
+            .flatten()
+            .map(|g| (c(itoa(*g).as_str()), Kind::Dir))
+            .collect(),
+        None => sfs::read_dir(dotfd, MAX_ENTRIES)
+            .map_err(|e| fail("cannot list the service directory", e))?,
+    };
     for (entry, kind) in &listing {
         match parse_generation(entry.to_bytes()) {
             Some(g) => newest = newest.max(g),
@@ -397,6 +435,14 @@ fn publish_locked(
     let target = c(&target);
     let link_tmp = c(LINK_TMP);
     let flipped = sfs::symlink_at(&target, dotfd, &link_tmp)
+        .or_else(|e| {
+            // A killed publisher's, not seen when the listing was skipped.
+            if errno(&e) != libc::EEXIST {
+                return Err(e);
+            }
+            remove_entry(dotfd, &link_tmp, None, 0)?;
+            sfs::symlink_at(&target, dotfd, &link_tmp)
+        })
         .map_err(|e| fail("cannot create the symlink", e))
         .and_then(|()| {
             sfs::rename_at(dotfd, &link_tmp, rootfd, &c(name))
@@ -409,14 +455,18 @@ fn publish_locked(
     }
     // Keep the generation just replaced: a reader may still be in it.
     // Failing to delete is not failing to publish; the next publish retries.
+    let mut clean = true;
+    let mut prev = None;
     for (entry, kind) in &listing {
         if let Some(g) = parse_generation(entry.to_bytes()) {
-            if Some(g) != current && g != next {
-                let _ = remove_entry(dotfd, entry, kind_hint(*kind), 0);
+            if Some(g) == current {
+                prev = current;
+            } else if g != next && remove_entry(dotfd, entry, kind_hint(*kind), 0).is_err() {
+                clean = false;
             }
         }
     }
-    Ok(next)
+    Ok((next, prev, clean))
 }
 
 /// A generation number in decimal, without `format!`'s machinery.
@@ -763,8 +813,8 @@ pub fn read_path(root: &Path, name: &str, path: &[&str]) -> Result<Option<Node>,
             Link::Generation(g) => g,
         };
         last = generation;
-        let genfd = match open_generation(rootfd, &dotname, generation) {
-            Ok(fd) => fd,
+        let (dotfd, genfd) = match open_generation(rootfd, &dotname, generation) {
+            Ok(fds) => fds,
             Err(ReadErr::Fail(m)) => return Err(TreeError(format!("read {name}: {m}"))),
             Err(ReadErr::Vanished) => match read_link("read", root, rootfd, name)? {
                 Link::Generation(g) if g == generation => {
@@ -777,7 +827,14 @@ pub fn read_path(root: &Path, name: &str, path: &[&str]) -> Result<Option<Node>,
             },
         };
         let result = read_in(fd_ref(&genfd), path);
-        let whole = still_linked(root, rootfd, name, &dotname, generation, fd_ref(&genfd))?;
+        let whole = still_linked(
+            root,
+            rootfd,
+            name,
+            fd_ref(&dotfd),
+            generation,
+            fd_ref(&genfd),
+        )?;
         match result {
             Ok(n) if whole => return Ok(n),
             Err(ReadErr::Fail(m)) => return Err(TreeError(format!("read {name}: {m}"))),
@@ -803,7 +860,7 @@ fn still_linked(
     root: &Path,
     rootfd: BorrowedFd,
     name: &str,
-    dotname: &CStr,
+    dotfd: BorrowedFd,
     g: u64,
     genfd: BorrowedFd,
 ) -> Result<bool, TreeError> {
@@ -811,10 +868,12 @@ fn still_linked(
         Link::Generation(now) if now == g || now == g.saturating_add(1) => {}
         _ => return Ok(false),
     }
+    // `dotfd` was opened before the read: if `.<name>` was withdrawn and
+    // made again meanwhile, it is the old (removed) one and `g` in it is
+    // gone, so this still tells.
     let same = (|| {
         let read = sfs::fstat(genfd).ok()?;
-        let dotfd = sfs::open_dir_at(rootfd, dotname).ok()?;
-        let now = sfs::stat_at(fd_ref(&dotfd), &c(&g.to_string())).ok()?;
+        let now = sfs::stat_at(dotfd, &c(itoa(g).as_str())).ok()?;
         Some(read.ino == now.ino && read.dev == now.dev)
     })();
     Ok(same == Some(true))
@@ -828,14 +887,16 @@ fn io_read(e: io::Error, path: &[&str], what: &str) -> ReadErr {
     }
 }
 
+/// Opens `.<name>` and generation `generation` in it.
 fn open_generation(
     rootfd: BorrowedFd,
     dotname: &CStr,
     generation: u64,
-) -> Result<OwnedFd, ReadErr> {
+) -> Result<(OwnedFd, OwnedFd), ReadErr> {
     let dotfd = sfs::open_dir_at(rootfd, dotname).map_err(|e| io_read(e, &[], "cannot open"))?;
-    sfs::open_dir_at(fd_ref(&dotfd), &c(&generation.to_string()))
-        .map_err(|e| io_read(e, &[], "cannot open generation"))
+    let genfd = sfs::open_dir_at(fd_ref(&dotfd), &c(itoa(generation).as_str()))
+        .map_err(|e| io_read(e, &[], "cannot open generation"))?;
+    Ok((dotfd, genfd))
 }
 
 /// Reads the node at `path` in the generation open as `genfd`.
@@ -924,7 +985,7 @@ fn read_entry(
 
 fn read_dir_node(dir: BorrowedFd, path: &[&str], budget: &mut Budget) -> Result<Node, ReadErr> {
     let room = MAX_ENTRIES.saturating_sub(budget.entries);
-    let entries = sfs::read_dir(dir, room).map_err(|e| {
+    let entries = sfs::read_dir_fresh(dir, room).map_err(|e| {
         if errno(&e) == libc::EFBIG {
             ReadErr::Fail(format!("more than {MAX_ENTRIES} entries"))
         } else {
@@ -978,14 +1039,11 @@ fn read_value(
     if m.size > cap as u64 {
         return Err(too_big());
     }
-    let mut v = Vec::with_capacity(m.size as usize);
-    File::from(fd)
-        .take(cap as u64 + 1)
-        .read_to_end(&mut v)
-        .map_err(|e| io_read(e, path, "cannot read"))?;
-    if v.len() > cap {
-        return Err(too_big());
-    }
+    // Exactly the size `fstat` gave: a linked generation never changes, so
+    // one read (no second one to see the end) is enough.
+    let mut v = vec![0u8; m.size as usize];
+    let n = sfs::read_full(fd_ref(&fd), &mut v).map_err(|e| io_read(e, path, "cannot read"))?;
+    v.truncate(n);
     if v.last() == Some(&b'\n') {
         v.pop();
     }
