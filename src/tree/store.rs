@@ -1100,3 +1100,109 @@ pub fn write_file(path: &Path, content: &[u8], mode: u32) -> Result<(), TreeErro
     let _ = sfs::open_dir_at(dirfd, &c(".")).map(|d| File::from(d).sync_all());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn tmp(tag: &str) -> std::path::PathBuf {
+        let p = std::env::temp_dir().join(format!("upd-store-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        p
+    }
+    fn tree(kv: &[(&str, &str)]) -> Node {
+        Node::Dir(
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), Node::Value(v.as_bytes().to_vec())))
+                .collect(),
+        )
+    }
+    const PUBLIC: PublishOpts = PublishOpts { private: false };
+
+    /// Publishes from another thread: its own (empty) cache, like another process.
+    fn elsewhere(root: &Path, f: impl FnOnce(&Path) + Send) {
+        std::thread::scope(|s| {
+            s.spawn(|| f(root));
+        });
+    }
+
+    #[test]
+    fn a_stale_cache_is_not_trusted() {
+        let root = tmp("stale");
+        let a = tree(&[("x", "1"), ("y", "1")]);
+        assert_eq!(publish(&root, "s", &a, &PUBLIC).unwrap(), 1);
+        // Another publisher changes x: our memory of generation 1 is stale
+        // (the link no longer names it), so x must not be linked as "1".
+        elsewhere(&root, |r| {
+            publish(r, "s", &tree(&[("x", "2"), ("y", "1")]), &PUBLIC).unwrap();
+        });
+        assert_eq!(publish(&root, "s", &a, &PUBLIC).unwrap(), 3);
+        assert_eq!(read(&root, "s").unwrap(), Some(a.clone()));
+        // A withdraw and fresh publishes elsewhere reach generation 3 again,
+        // in a new `.s`: our memory of "generation 3" is of the old one.
+        let b = tree(&[("x", "9"), ("y", "9")]);
+        elsewhere(&root, |r| {
+            assert!(withdraw(r, "s").unwrap());
+            for g in 1..=3 {
+                assert_eq!(publish(r, "s", &b, &PUBLIC).unwrap(), g);
+            }
+        });
+        let c = tree(&[("x", "1"), ("y", "9")]);
+        assert_eq!(publish(&root, "s", &c, &PUBLIC).unwrap(), 4);
+        assert_eq!(read(&root, "s").unwrap(), Some(c));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_short_way_still_cleans_and_links() {
+        let root = tmp("short");
+        let a = tree(&[("x", "1"), ("y", "1")]);
+        publish(&root, "s", &a, &PUBLIC).unwrap();
+        let x = std::fs::metadata(root.join("s/x")).unwrap().ino();
+        let b = tree(&[("x", "1"), ("y", "2")]);
+        publish(&root, "s", &b, &PUBLIC).unwrap();
+        assert_eq!(std::fs::metadata(root.join("s/x")).unwrap().ino(), x, "linked, not rewritten");
+        // A killed publisher's temporary link (not a directory: the link
+        // count does not show it, the listing is skipped) is replaced.
+        std::os::unix::fs::symlink(".s/99", root.join(".s/link.tmp")).unwrap();
+        assert_eq!(publish(&root, "s", &a, &PUBLIC).unwrap(), 3);
+        assert_eq!(read(&root, "s").unwrap(), Some(a.clone()));
+        // A staging directory left behind is seen (the link count changed).
+        std::fs::create_dir_all(root.join(".s/4.tmp/d")).unwrap();
+        assert_eq!(publish(&root, "s", &b, &PUBLIC).unwrap(), 4);
+        let mut left: Vec<_> = std::fs::read_dir(root.join(".s"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, vec!["3", "4"]);
+        // The root replaced under a publisher that remembers it.
+        std::fs::remove_dir_all(&root).unwrap();
+        assert_eq!(publish(&root, "s", &b, &PUBLIC).unwrap(), 1);
+        assert_eq!(read(&root, "s").unwrap(), Some(b));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_file_changed_in_place_is_rewritten_without_memory() {
+        // Without a cache entry (another thread), a value is compared with
+        // the file's bytes; a file whose bytes differ is rewritten.
+        let root = tmp("bytes");
+        let a = tree(&[("x", "1")]);
+        publish(&root, "s", &a, &PUBLIC).unwrap();
+        std::fs::write(root.join("s/x"), b"2\n").unwrap();
+        elsewhere(&root, |r| {
+            publish(r, "s", &a, &PUBLIC).unwrap();
+        });
+        assert_eq!(read(&root, "s").unwrap(), Some(a));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn itoa_matches_display() {
+        for n in [0u64, 1, 9, 10, 99, 100, 12345, u64::MAX] {
+            assert_eq!(itoa(n), n.to_string());
+        }
+    }
+}
