@@ -36,6 +36,8 @@ pub struct Meta {
     pub ino: u64,
     pub dev: u64,
     pub nlink: u64,
+    /// Last status change, seconds and nanoseconds.
+    pub ctime: (i64, i64),
 }
 
 // The casts are no-ops here but not on every target (32-bit MIPS libcs).
@@ -48,6 +50,7 @@ fn meta_of(st: &libc::stat) -> Meta {
         ino: st.st_ino as u64,
         dev: st.st_dev as u64,
         nlink: st.st_nlink as u64,
+        ctime: (st.st_ctime as i64, st.st_ctime_nsec as i64),
     }
 }
 

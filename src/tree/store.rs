@@ -151,6 +151,18 @@ struct Cached {
     /// What `generation` holds; `None` when too big to keep (then values
     /// are compared with the files, as without a cache).
     tree: Option<Node>,
+    /// Device, inode and change time (ns) of `.<name>/<generation>` when
+    /// we renamed it into place. `tree` is trusted only if the directory
+    /// we open as the current generation still has them: inode numbers
+    /// alone are reused (ext4 reuses a freed one at once), a
+    /// nanosecond change time with them is not.
+    stamp: Stamp,
+}
+
+type Stamp = (u64, u64, i64, i64);
+
+fn stamp(m: &sfs::Meta) -> Stamp {
+    (m.dev, m.ino, m.ctime.0, m.ctime.1)
 }
 
 /// Services remembered per thread (a service process publishes one or a
@@ -204,8 +216,9 @@ pub fn publish(root: &Path, name: &str, tree: &Node, opts: &PublishOpts) -> Resu
         }
     };
     let size = validate_tree(tree).map_err(|m| TreeError(format!("publish {name}: {m}")))?;
-    let keep = |c: &mut Cached, (g, prev, clean): Done| {
+    let keep = |c: &mut Cached, (g, prev, clean, st): Done| {
         c.generation = g;
+        c.stamp = st;
         c.prev = prev;
         c.clean = clean;
         c.private = opts.private;
@@ -232,8 +245,8 @@ pub fn publish(root: &Path, name: &str, tree: &Node, opts: &PublishOpts) -> Resu
 }
 
 /// A publish done: the new generation, the other one left (the previous),
-/// and whether `.<name>/` holds nothing else.
-type Done = (u64, Option<u64>, bool);
+/// and whether `.<name>/` holds nothing else; the new generation's stamp.
+type Done = (u64, Option<u64>, bool, Stamp);
 
 /// The short way, with what `c` remembers; `None` when it is stale.
 fn publish_cached(
@@ -268,7 +281,11 @@ fn publish_cached(
         }
     }
     // Values are known only if they were written with today's modes.
-    let known = c.tree.as_ref().filter(|_| opts.private == c.private);
+    let known = c
+        .tree
+        .as_ref()
+        .filter(|_| opts.private == c.private)
+        .map(|t| (t, c.stamp));
     // A directory's link count is 2 + its subdirectories: if it is what we
     // left, no staging was added (a leftover `link.tmp`, not a directory,
     // is handled where the link is made). File systems that do not count
@@ -343,7 +360,7 @@ fn publish_uncached(
         )
     });
     let cached = match (&r, sfs::fstat(fd_ref(&dotfd))) {
-        (Ok((g, prev, clean)), Ok(d)) => Some(Cached {
+        (Ok((g, prev, clean, st)), Ok(d)) => Some(Cached {
             root: root.to_path_buf(),
             name: name.to_owned(),
             dot_id: id(&d),
@@ -352,6 +369,7 @@ fn publish_uncached(
             clean: *clean,
             private: opts.private,
             tree: None,
+            stamp: *st,
         }),
         _ => None,
     };
@@ -371,7 +389,7 @@ fn publish_locked(
     dotfd: BorrowedFd,
     current: Option<u64>,
     gens: Option<&[Option<u64>]>,
-    known: Option<&Node>,
+    known: Option<(&Node, Stamp)>,
     entries: &std::collections::BTreeMap<String, Node>,
     opts: &PublishOpts,
 ) -> Result<Done, TreeError> {
@@ -403,7 +421,10 @@ fn publish_locked(
     let staging = c(num.as_str());
     let old = current.and_then(|g| sfs::open_dir_at(dotfd, &c(itoa(g).as_str())).ok());
     let known = match (known, &old) {
-        (Some(Node::Dir(m)), Some(_)) => Some(m),
+        (Some((Node::Dir(m), st)), Some(o)) => match sfs::fstat(fd_ref(o)) {
+            Ok(now) if stamp(&now) == st => Some(m),
+            _ => None,
+        },
         _ => None,
     };
 
@@ -421,12 +442,17 @@ fn publish_locked(
         )
         .map_err(|(p, what, e)| fail(&format!("{what} {}", show_path(&p)), e))?;
         sfs::rename_at(dotfd, &staging, dotfd, &gen_name)
-            .map_err(|e| fail("cannot rename the staging directory", e))
+            .map_err(|e| fail("cannot rename the staging directory", e))?;
+        // After the rename, which sets the change time.
+        Ok(sfs::fstat(fd_ref(&newfd)).map(|m| stamp(&m)).unwrap_or_default())
     })();
-    if let Err(e) = built {
-        let _ = remove_entry(dotfd, &staging, None, 0);
-        return Err(e);
-    }
+    let new_stamp = match built {
+        Ok(st) => st,
+        Err(e) => {
+            let _ = remove_entry(dotfd, &staging, None, 0);
+            return Err(e);
+        }
+    };
     let mut target = String::with_capacity(name.len() + 24);
     target.push('.');
     target.push_str(name);
@@ -466,7 +492,7 @@ fn publish_locked(
             }
         }
     }
-    Ok((next, prev, clean))
+    Ok((next, prev, clean, new_stamp))
 }
 
 /// A generation number in decimal, without `format!`'s machinery.
