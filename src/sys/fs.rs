@@ -354,6 +354,11 @@ pub fn read_dir_some(dir: BorrowedFd, max: usize) -> io::Result<Vec<(CString, Ki
     read_dir_upto(dir, max, false, true)
 }
 
+/// `read_dir_some` of a directory fd just opened (no `lseek`).
+pub fn read_dir_some_fresh(dir: BorrowedFd, max: usize) -> io::Result<Vec<(CString, Kind)>> {
+    read_dir_upto(dir, max, false, false)
+}
+
 fn read_dir_upto(
     dir: BorrowedFd,
     max: usize,

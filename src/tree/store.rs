@@ -419,12 +419,18 @@ fn publish_locked(
     let gen_name = c(num.as_str());
     num.push_str(STAGING_SUFFIX);
     let staging = c(num.as_str());
-    let old = current.and_then(|g| sfs::open_dir_at(dotfd, &c(itoa(g).as_str())).ok());
-    let known = match (known, &old) {
-        (Some((Node::Dir(m), st)), Some(o)) => match sfs::fstat(fd_ref(o)) {
-            Ok(now) if stamp(&now) == st => Some(m),
-            _ => None,
-        },
+    // The current generation is opened only when a value may be shared
+    // (with `known`, when one is equal): a publish that changes every
+    // value never touches it.
+    let cur_name = current.map(|g| c(itoa(g).as_str()));
+    let mut old = OldDir {
+        parent: cur_name.as_ref().map(|_| dotfd),
+        name: cur_name.as_deref().unwrap_or_default(),
+        stamp: known.map(|(_, st)| st),
+        fd: None,
+    };
+    let known = match known {
+        Some((Node::Dir(m), _)) => Some(m),
         _ => None,
     };
 
@@ -432,22 +438,14 @@ fn publish_locked(
         let newfd = sfs::mkdir_at(dotfd, &staging, opts.dir_mode())
             .map_err(|e| fail("cannot create the staging directory", e))?;
         let mut path = Vec::new();
-        build_dir(
-            fd_ref(&newfd),
-            old.as_ref().map(fd_ref),
-            known,
-            entries,
-            opts,
-            &mut path,
-        )
-        .map_err(|(p, what, e)| fail(&format!("{what} {}", show_path(&p)), e))?;
+        build_dir(fd_ref(&newfd), &mut old, known, entries, opts, &mut path)
+            .map_err(|(p, what, e)| fail(&format!("{what} {}", show_path(&p)), e))?;
         sfs::rename_at(dotfd, &staging, dotfd, &gen_name)
             .map_err(|e| fail("cannot rename the staging directory", e))?;
-        // After the rename, which sets the change time.
-        Ok(sfs::fstat(fd_ref(&newfd)).map(|m| stamp(&m)).unwrap_or_default())
+        Ok(newfd)
     })();
-    let new_stamp = match built {
-        Ok(st) => st,
+    let newfd = match built {
+        Ok(fd) => fd,
         Err(e) => {
             let _ = remove_entry(dotfd, &staging, None, 0);
             return Err(e);
@@ -479,6 +477,13 @@ fn publish_locked(
         let _ = remove_entry(dotfd, &gen_name, Some(true), 0);
         return Err(e);
     }
+    // After the rename (which sets the change time), and after the flip:
+    // nothing here delays subscribers.
+    let new_stamp = sfs::fstat(fd_ref(&newfd))
+        .map(|m| stamp(&m))
+        .unwrap_or_default();
+    drop(newfd);
+    drop(old);
     // Keep the generation just replaced: a reader may still be in it.
     // Failing to delete is not failing to publish; the next publish retries.
     let mut clean = true;
@@ -576,12 +581,36 @@ fn kind_hint(k: Kind) -> Option<bool> {
 
 type BuildErr<'a> = (Vec<&'a str>, &'static str, io::Error);
 
+/// A directory of the current generation, opened on first use. At the top
+/// (`stamp` given) it is used only if it is still the directory this
+/// process renamed into place (see `Cached::stamp`).
+struct OldDir<'p> {
+    parent: Option<BorrowedFd<'p>>,
+    name: &'p CStr,
+    stamp: Option<Stamp>,
+    fd: Option<Option<OwnedFd>>,
+}
+
+impl OldDir<'_> {
+    fn get(&mut self) -> Option<BorrowedFd<'_>> {
+        if self.fd.is_none() {
+            let fd = self.parent.and_then(|p| sfs::open_dir_at(p, self.name).ok());
+            let fd = fd.filter(|fd| match self.stamp {
+                Some(st) => matches!(sfs::fstat(fd_ref(fd)), Ok(m) if stamp(&m) == st),
+                None => true,
+            });
+            self.fd = Some(fd);
+        }
+        self.fd.as_ref().and_then(|f| f.as_ref()).map(fd_ref)
+    }
+}
+
 /// Writes `entries` into `newfd`. A value equal to the one at the same path
-/// of the current generation (`oldfd`) is hard-linked: equal per `known`
+/// of the current generation (`old`) is hard-linked: equal per `known`
 /// (what this process wrote there) when given, else per the file's bytes.
 fn build_dir<'a>(
     newfd: BorrowedFd,
-    oldfd: Option<BorrowedFd>,
+    old: &mut OldDir,
     known: Option<&std::collections::BTreeMap<String, Node>>,
     entries: &'a std::collections::BTreeMap<String, Node>,
     opts: &PublishOpts,
@@ -592,14 +621,20 @@ fn build_dir<'a>(
         let ck = c(k);
         match node {
             Node::Value(v) => {
-                let same = match (oldfd, known) {
-                    (Some(_), Some(m)) => matches!(m.get(k), Some(Node::Value(o)) if o == v),
-                    (Some(o), None) => same_value(o, &ck, v, opts.file_mode()),
-                    _ => false,
-                };
-                let linked = match oldfd {
-                    Some(o) if same => sfs::link_at(o, &ck, newfd, &ck).is_ok(),
-                    _ => false,
+                let linked = match known {
+                    Some(m) => match m.get(k) {
+                        Some(Node::Value(o)) if o == v => match old.get() {
+                            Some(o) => sfs::link_at(o, &ck, newfd, &ck).is_ok(),
+                            None => false,
+                        },
+                        _ => false,
+                    },
+                    None => match old.get() {
+                        Some(o) if same_value(o, &ck, v, opts.file_mode()) => {
+                            sfs::link_at(o, &ck, newfd, &ck).is_ok()
+                        }
+                        _ => false,
+                    },
                 };
                 if !linked {
                     let f = sfs::create_file_at(newfd, &ck, opts.file_mode())
@@ -611,21 +646,25 @@ fn build_dir<'a>(
             Node::Dir(m) => {
                 let sub = sfs::mkdir_at(newfd, &ck, opts.dir_mode())
                     .map_err(|e| (path.clone(), "cannot create", e))?;
-                // With `known`, open the old directory only if it has values to share.
-                let (oldsub, subknown) = match known {
+                // With `known`, look into the old directory only if it has
+                // values to share.
+                let subknown = match known {
                     Some(km) => match km.get(k) {
-                        Some(Node::Dir(om)) if !om.is_empty() => {
-                            (oldfd.and_then(|o| sfs::open_dir_at(o, &ck).ok()), Some(om))
-                        }
-                        _ => (None, None),
+                        Some(Node::Dir(om)) if !om.is_empty() => Some(Some(om)),
+                        _ => None,
                     },
-                    None => (oldfd.and_then(|o| sfs::open_dir_at(o, &ck).ok()), None),
+                    None => Some(None),
                 };
-                let subknown = subknown.filter(|_| oldsub.is_some());
+                let mut oldsub = OldDir {
+                    parent: subknown.and_then(|_| old.get()),
+                    name: &ck,
+                    stamp: None,
+                    fd: None,
+                };
                 build_dir(
                     fd_ref(&sub),
-                    oldsub.as_ref().map(fd_ref),
-                    subknown,
+                    &mut oldsub,
+                    subknown.flatten(),
                     m,
                     opts,
                     path,
@@ -704,8 +743,14 @@ fn remove_entry(
         // short batch was the whole rest: try the rmdir without listing
         // again (if something appeared meanwhile, it says so: list again).
         const BATCH: usize = 256;
+        let mut fresh = true;
         loop {
-            let batch = sfs::read_dir_some(fd_ref(&sub), BATCH)?;
+            let batch = if fresh {
+                sfs::read_dir_some_fresh(fd_ref(&sub), BATCH)?
+            } else {
+                sfs::read_dir_some(fd_ref(&sub), BATCH)?
+            };
+            fresh = false;
             for (n, k) in &batch {
                 remove_entry(fd_ref(&sub), n, kind_hint(*k), depth + 1)?;
             }
