@@ -594,7 +594,9 @@ struct OldDir<'p> {
 impl OldDir<'_> {
     fn get(&mut self) -> Option<BorrowedFd<'_>> {
         if self.fd.is_none() {
-            let fd = self.parent.and_then(|p| sfs::open_dir_at(p, self.name).ok());
+            let fd = self
+                .parent
+                .and_then(|p| sfs::open_dir_at(p, self.name).ok());
             let fd = fd.filter(|fd| match self.stamp {
                 Some(st) => matches!(sfs::fstat(fd_ref(fd)), Ok(m) if stamp(&m) == st),
                 None => true,
@@ -661,14 +663,7 @@ fn build_dir<'a>(
                     stamp: None,
                     fd: None,
                 };
-                build_dir(
-                    fd_ref(&sub),
-                    &mut oldsub,
-                    subknown.flatten(),
-                    m,
-                    opts,
-                    path,
-                )?;
+                build_dir(fd_ref(&sub), &mut oldsub, subknown.flatten(), m, opts, path)?;
             }
         }
         path.pop();
@@ -756,9 +751,7 @@ fn remove_entry(
             }
             if batch.len() < BATCH {
                 match sfs::unlink_at(dir, name, true) {
-                    Err(e) if errno(&e) == libc::ENOTEMPTY || errno(&e) == libc::EEXIST => {
-                        continue
-                    }
+                    Err(e) if errno(&e) == libc::ENOTEMPTY || errno(&e) == libc::EEXIST => continue,
                     r => break r,
                 }
             }
@@ -1233,7 +1226,11 @@ mod tests {
         let x = std::fs::metadata(root.join("s/x")).unwrap().ino();
         let b = tree(&[("x", "1"), ("y", "2")]);
         publish(&root, "s", &b, &PUBLIC).unwrap();
-        assert_eq!(std::fs::metadata(root.join("s/x")).unwrap().ino(), x, "linked, not rewritten");
+        assert_eq!(
+            std::fs::metadata(root.join("s/x")).unwrap().ino(),
+            x,
+            "linked, not rewritten"
+        );
         // A killed publisher's temporary link (not a directory: the link
         // count does not show it, the listing is skipped) is replaced.
         std::os::unix::fs::symlink(".s/99", root.join(".s/link.tmp")).unwrap();
