@@ -125,6 +125,83 @@ fn read_link(op: &str, root: &Path, rootfd: BorrowedFd, name: &str) -> Result<Li
 
 // ---------------------------------------------------------------- publish
 
+/// What a publisher process remembers of a service it published, so the
+/// next publish of it costs fewer syscalls: the values of the generation it
+/// linked are known, so unchanged ones are hard-linked without being read
+/// back, and the first look at `<name>` (before locking) is skipped.
+/// Trusted only after checks under the lock: `.<name>` is still the
+/// directory it was (not removed, not replaced after a withdraw) and
+/// `<name>` still names our generation (another publisher or a withdraw
+/// changes one of them; then the entry is dropped and the publish takes the
+/// long way). No fd is kept: an open fd would pin the file system (a tmpfs
+/// could not be unmounted while any publisher lives).
+struct Cached {
+    root: std::path::PathBuf,
+    name: String,
+    dot_id: (u64, u64),
+    generation: u64,
+    /// The one other generation left in `.<name>/` (the one `generation`
+    /// replaced), when the last publish deleted all the others; `None` with
+    /// `clean` when there was none.
+    prev: Option<u64>,
+    /// Whether `.<name>/` held exactly `generation` and `prev` after our
+    /// last publish (then a matching link count spares listing it).
+    clean: bool,
+    private: bool,
+    /// What `generation` holds; `None` when too big to keep (then values
+    /// are compared with the files, as without a cache).
+    tree: Option<Node>,
+    /// Device, inode and change time (ns) of `.<name>/<generation>` when
+    /// we renamed it into place. `tree` is trusted only if the directory
+    /// we open as the current generation still has them: inode numbers
+    /// alone are reused (ext4 reuses a freed one at once), a
+    /// nanosecond change time with them is not.
+    stamp: Stamp,
+}
+
+type Stamp = (u64, u64, i64, i64);
+
+fn stamp(m: &sfs::Meta) -> Stamp {
+    (m.dev, m.ino, m.ctime.0, m.ctime.1)
+}
+
+/// Services remembered per thread (a service process publishes one or a
+/// few); the least recently used goes first.
+const CACHE_SLOTS: usize = 8;
+/// Trees with more value bytes than this are not kept in memory.
+const CACHE_MAX_BYTES: usize = 16 * 1024;
+
+thread_local! {
+    static CACHE: std::cell::RefCell<Vec<Cached>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn take_cached(root: &Path, name: &str) -> Option<Cached> {
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        let i = c.iter().position(|e| e.name == name && e.root == root)?;
+        Some(c.remove(i))
+    })
+}
+
+fn put_cached(e: Cached) {
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= CACHE_SLOTS {
+            c.remove(0);
+        }
+        c.push(e);
+    })
+}
+
+/// Forgets what this thread remembers of `root`/`name` (after a withdraw).
+fn forget_cached(root: &Path, name: &str) {
+    drop(take_cached(root, name));
+}
+
+fn id(m: &sfs::Meta) -> (u64, u64) {
+    (m.dev, m.ino)
+}
+
 /// Replaces service `name`'s published tree with `tree` (a directory node)
 /// atomically; returns the new generation number. On any error the previous
 /// snapshot is untouched and no staging is left behind.
@@ -138,38 +215,196 @@ pub fn publish(root: &Path, name: &str, tree: &Node, opts: &PublishOpts) -> Resu
             )))
         }
     };
-    validate_tree(tree).map_err(|m| TreeError(format!("publish {name}: {m}")))?;
-    let fail = |what: &str, e: io::Error| TreeError(format!("publish {name}: {what}: {e}"));
-    if open_root("publish", root)?.is_none() {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(root)
-            .map_err(|e| {
-                TreeError(format!(
-                    "publish {name}: cannot create root {}: {e}",
-                    root.display()
-                ))
-            })?;
-    }
-    let rootfd = open_root("publish", root)?
-        .ok_or_else(|| TreeError(format!("publish {name}: root {} vanished", root.display())))?;
-    let rootfd = fd_ref(&rootfd);
-    // Refuse before creating anything if `<name>` is not ours.
-    read_link("publish", root, rootfd, name)?;
-    let dotname = c(&dot(name));
-    let dotfd = lock_service_dir(root, rootfd, name, &dotname, opts)?;
-    let dotfd = fd_ref(&dotfd);
-    // Under the lock: the link may have moved since we first looked.
-    let current = match read_link("publish", root, rootfd, name)? {
-        Link::Generation(g) => Some(g),
-        Link::Absent => None,
+    let size = validate_tree(tree).map_err(|m| TreeError(format!("publish {name}: {m}")))?;
+    let keep = |c: &mut Cached, (g, prev, clean, st): Done| {
+        c.generation = g;
+        c.stamp = st;
+        c.prev = prev;
+        c.clean = clean;
+        c.private = opts.private;
+        c.tree = (size.bytes <= CACHE_MAX_BYTES).then(|| tree.clone());
     };
+    if let Some(mut c) = take_cached(root, name) {
+        match publish_cached(root, name, entries, opts, &c) {
+            Some(r) => {
+                if let Ok(done) = r {
+                    keep(&mut c, done);
+                    put_cached(c);
+                }
+                return r.map(|d| d.0);
+            }
+            None => drop(c), // stale: the long way
+        }
+    }
+    let (r, c) = publish_uncached(root, name, entries, opts);
+    if let (Ok(done), Some(mut c)) = (&r, c) {
+        keep(&mut c, *done);
+        put_cached(c);
+    }
+    r.map(|d| d.0)
+}
+
+/// A publish done: the new generation, the other one left (the previous),
+/// and whether `.<name>/` holds nothing else; the new generation's stamp.
+type Done = (u64, Option<u64>, bool, Stamp);
+
+/// The short way, with what `c` remembers; `None` when it is stale.
+fn publish_cached(
+    root: &Path,
+    name: &str,
+    entries: &std::collections::BTreeMap<String, Node>,
+    opts: &PublishOpts,
+    c: &Cached,
+) -> Option<Result<Done, TreeError>> {
+    let rootfd = open_root("publish", root).ok()??;
+    let rootfd = fd_ref(&rootfd);
+    let dotname = c_dot(name);
+    let dotfd = sfs::open_dir_at(rootfd, &dotname).ok()?;
+    let dotfd = fd_ref(&dotfd);
+    sfs::lock_exclusive(dotfd).ok()?;
+    // Removed (by a withdraw) between our open and our lock: nlink is 0.
+    let nlink = match sfs::fstat(dotfd) {
+        Ok(m) if id(&m) == c.dot_id && m.nlink > 0 => m.nlink,
+        _ => return None,
+    };
+    let current = match read_link("publish", root, rootfd, name) {
+        Ok(Link::Generation(g)) if g == c.generation => g,
+        Ok(_) => return None,
+        Err(e) => return Some(Err(e)),
+    };
+    if opts.private != c.private {
+        if let Err(e) = sfs::fchmod(dotfd, opts.dir_mode()) {
+            return Some(Err(TreeError(format!(
+                "publish {name}: cannot lock {}/.{name}: {e}",
+                root.display()
+            ))));
+        }
+    }
+    // Values are known only if they were written with today's modes.
+    let known = c
+        .tree
+        .as_ref()
+        .filter(|_| opts.private == c.private)
+        .map(|t| (t, c.stamp));
+    // A directory's link count is 2 + its subdirectories: if it is what we
+    // left, no staging was added (a leftover `link.tmp`, not a directory,
+    // is handled where the link is made). File systems that do not count
+    // (btrfs says 1) just always take the listing.
+    let gens = match c.prev {
+        Some(p) => [Some(p), Some(current)],
+        None => [Some(current), None],
+    };
+    let expected = 2 + gens.iter().flatten().count() as u64;
+    let gens = (c.clean && nlink == expected).then_some(&gens[..]);
+    Some(publish_locked(
+        name,
+        rootfd,
+        dotfd,
+        Some(current),
+        gens,
+        known,
+        entries,
+        opts,
+    ))
+}
+
+/// The long way: open and check everything; also what to remember.
+fn publish_uncached(
+    root: &Path,
+    name: &str,
+    entries: &std::collections::BTreeMap<String, Node>,
+    opts: &PublishOpts,
+) -> (Result<Done, TreeError>, Option<Cached>) {
+    let r = (|| {
+        if open_root("publish", root)?.is_none() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(root)
+                .map_err(|e| {
+                    TreeError(format!(
+                        "publish {name}: cannot create root {}: {e}",
+                        root.display()
+                    ))
+                })?;
+        }
+        let rootfd = open_root("publish", root)?.ok_or_else(|| {
+            TreeError(format!("publish {name}: root {} vanished", root.display()))
+        })?;
+        // Refuse before creating anything if `<name>` is not ours.
+        read_link("publish", root, fd_ref(&rootfd), name)?;
+        let dotname = c_dot(name);
+        let dotfd = lock_service_dir(root, fd_ref(&rootfd), name, &dotname, opts)?;
+        Ok((rootfd, dotfd))
+    })();
+    let (rootfd, dotfd) = match r {
+        Ok(fds) => fds,
+        Err(e) => return (Err(e), None),
+    };
+    // Under the lock: the link may have moved since we first looked.
+    let r = read_link("publish", root, fd_ref(&rootfd), name).and_then(|link| {
+        let current = match link {
+            Link::Generation(g) => Some(g),
+            Link::Absent => None,
+        };
+        publish_locked(
+            name,
+            fd_ref(&rootfd),
+            fd_ref(&dotfd),
+            current,
+            None,
+            None,
+            entries,
+            opts,
+        )
+    });
+    let cached = match (&r, sfs::fstat(fd_ref(&dotfd))) {
+        (Ok((g, prev, clean, st)), Ok(d)) => Some(Cached {
+            root: root.to_path_buf(),
+            name: name.to_owned(),
+            dot_id: id(&d),
+            generation: *g,
+            prev: *prev,
+            clean: *clean,
+            private: opts.private,
+            tree: None,
+            stamp: *st,
+        }),
+        _ => None,
+    };
+    (r, cached)
+}
+
+/// Steps 4-7 of docs/state-tree.md, with `.<name>/` locked: clean
+/// leftovers, build the next generation (hard-linking values equal to those
+/// of `current`: known from `known` when given, else compared with the
+/// files), flip the link, delete generations older than `current`. `gens`:
+/// the generations `.<name>/` is known to hold, nothing else (else it is
+/// listed).
+#[allow(clippy::too_many_arguments)]
+fn publish_locked(
+    name: &str,
+    rootfd: BorrowedFd,
+    dotfd: BorrowedFd,
+    current: Option<u64>,
+    gens: Option<&[Option<u64>]>,
+    known: Option<(&Node, Stamp)>,
+    entries: &std::collections::BTreeMap<String, Node>,
+    opts: &PublishOpts,
+) -> Result<Done, TreeError> {
+    let fail = |what: &str, e: io::Error| TreeError(format!("publish {name}: {what}: {e}"));
     // Leftovers of a killed publisher go; generations are counted.
     let mut newest = current.unwrap_or(0);
-    let listing = sfs::read_dir(dotfd, MAX_ENTRIES)
-        .map_err(|e| fail("cannot list the service directory", e))?;
+    let listing = match gens {
+        Some(gs) => gs
+            .iter()
+            .flatten()
+            .map(|g| (c(itoa(*g).as_str()), Kind::Dir))
+            .collect(),
+        None => sfs::read_dir(dotfd, MAX_ENTRIES)
+            .map_err(|e| fail("cannot list the service directory", e))?,
+    };
     for (entry, kind) in &listing {
         match parse_generation(entry.to_bytes()) {
             Some(g) => newest = newest.max(g),
@@ -180,32 +415,58 @@ pub fn publish(root: &Path, name: &str, tree: &Node, opts: &PublishOpts) -> Resu
     let next = newest
         .checked_add(1)
         .ok_or_else(|| TreeError(format!("publish {name}: generation numbers exhausted")))?;
-    let gen_name = c(&next.to_string());
-    let staging = c(&format!("{next}{STAGING_SUFFIX}"));
-    let old = current.and_then(|g| sfs::open_dir_at(dotfd, &c(&g.to_string())).ok());
+    let mut num = itoa(next);
+    let gen_name = c(num.as_str());
+    num.push_str(STAGING_SUFFIX);
+    let staging = c(num.as_str());
+    // The current generation is opened only when a value may be shared
+    // (with `known`, when one is equal): a publish that changes every
+    // value never touches it.
+    let cur_name = current.map(|g| c(itoa(g).as_str()));
+    let mut old = OldDir {
+        parent: cur_name.as_ref().map(|_| dotfd),
+        name: cur_name.as_deref().unwrap_or_default(),
+        stamp: known.map(|(_, st)| st),
+        fd: None,
+    };
+    let known = match known {
+        Some((Node::Dir(m), _)) => Some(m),
+        _ => None,
+    };
 
     let built = (|| {
         let newfd = sfs::mkdir_at(dotfd, &staging, opts.dir_mode())
             .map_err(|e| fail("cannot create the staging directory", e))?;
         let mut path = Vec::new();
-        build_dir(
-            fd_ref(&newfd),
-            old.as_ref().map(fd_ref),
-            entries,
-            opts,
-            &mut path,
-        )
-        .map_err(|(p, what, e)| fail(&format!("{what} {}", show_path(&p)), e))?;
+        build_dir(fd_ref(&newfd), &mut old, known, entries, opts, &mut path)
+            .map_err(|(p, what, e)| fail(&format!("{what} {}", show_path(&p)), e))?;
         sfs::rename_at(dotfd, &staging, dotfd, &gen_name)
-            .map_err(|e| fail("cannot rename the staging directory", e))
+            .map_err(|e| fail("cannot rename the staging directory", e))?;
+        Ok(newfd)
     })();
-    if let Err(e) = built {
-        let _ = remove_entry(dotfd, &staging, None, 0);
-        return Err(e);
-    }
-    let target = c(&format!(".{name}/{next}"));
+    let newfd = match built {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = remove_entry(dotfd, &staging, None, 0);
+            return Err(e);
+        }
+    };
+    let mut target = String::with_capacity(name.len() + 24);
+    target.push('.');
+    target.push_str(name);
+    target.push('/');
+    target.push_str(gen_name.to_str().unwrap_or_default());
+    let target = c(&target);
     let link_tmp = c(LINK_TMP);
     let flipped = sfs::symlink_at(&target, dotfd, &link_tmp)
+        .or_else(|e| {
+            // A killed publisher's, not seen when the listing was skipped.
+            if errno(&e) != libc::EEXIST {
+                return Err(e);
+            }
+            remove_entry(dotfd, &link_tmp, None, 0)?;
+            sfs::symlink_at(&target, dotfd, &link_tmp)
+        })
         .map_err(|e| fail("cannot create the symlink", e))
         .and_then(|()| {
             sfs::rename_at(dotfd, &link_tmp, rootfd, &c(name))
@@ -216,16 +477,48 @@ pub fn publish(root: &Path, name: &str, tree: &Node, opts: &PublishOpts) -> Resu
         let _ = remove_entry(dotfd, &gen_name, Some(true), 0);
         return Err(e);
     }
+    // After the rename (which sets the change time), and after the flip:
+    // nothing here delays subscribers.
+    let new_stamp = sfs::fstat(fd_ref(&newfd))
+        .map(|m| stamp(&m))
+        .unwrap_or_default();
+    drop(newfd);
+    drop(old);
     // Keep the generation just replaced: a reader may still be in it.
     // Failing to delete is not failing to publish; the next publish retries.
+    let mut clean = true;
+    let mut prev = None;
     for (entry, kind) in &listing {
         if let Some(g) = parse_generation(entry.to_bytes()) {
-            if Some(g) != current && g != next {
-                let _ = remove_entry(dotfd, entry, kind_hint(*kind), 0);
+            if Some(g) == current {
+                prev = current;
+            } else if g != next && remove_entry(dotfd, entry, kind_hint(*kind), 0).is_err() {
+                clean = false;
             }
         }
     }
-    Ok(next)
+    Ok((next, prev, clean, new_stamp))
+}
+
+/// A generation number in decimal, without `format!`'s machinery.
+fn itoa(mut n: u64) -> String {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut s = String::with_capacity(24);
+    s.extend(digits[i..].iter().map(|&d| d as char));
+    s
+}
+
+fn c_dot(name: &str) -> CString {
+    c(&dot(name))
 }
 
 /// Creates (if needed) and locks `.<name>/`, retrying if a withdraw removed
@@ -288,9 +581,39 @@ fn kind_hint(k: Kind) -> Option<bool> {
 
 type BuildErr<'a> = (Vec<&'a str>, &'static str, io::Error);
 
+/// A directory of the current generation, opened on first use. At the top
+/// (`stamp` given) it is used only if it is still the directory this
+/// process renamed into place (see `Cached::stamp`).
+struct OldDir<'p> {
+    parent: Option<BorrowedFd<'p>>,
+    name: &'p CStr,
+    stamp: Option<Stamp>,
+    fd: Option<Option<OwnedFd>>,
+}
+
+impl OldDir<'_> {
+    fn get(&mut self) -> Option<BorrowedFd<'_>> {
+        if self.fd.is_none() {
+            let fd = self
+                .parent
+                .and_then(|p| sfs::open_dir_at(p, self.name).ok());
+            let fd = fd.filter(|fd| match self.stamp {
+                Some(st) => matches!(sfs::fstat(fd_ref(fd)), Ok(m) if stamp(&m) == st),
+                None => true,
+            });
+            self.fd = Some(fd);
+        }
+        self.fd.as_ref().and_then(|f| f.as_ref()).map(fd_ref)
+    }
+}
+
+/// Writes `entries` into `newfd`. A value equal to the one at the same path
+/// of the current generation (`old`) is hard-linked: equal per `known`
+/// (what this process wrote there) when given, else per the file's bytes.
 fn build_dir<'a>(
     newfd: BorrowedFd,
-    oldfd: Option<BorrowedFd>,
+    old: &mut OldDir,
+    known: Option<&std::collections::BTreeMap<String, Node>>,
     entries: &'a std::collections::BTreeMap<String, Node>,
     opts: &PublishOpts,
     path: &mut Vec<&'a str>,
@@ -300,26 +623,47 @@ fn build_dir<'a>(
         let ck = c(k);
         match node {
             Node::Value(v) => {
-                let linked = match oldfd {
-                    Some(o) if same_value(o, &ck, v, opts.file_mode()) => {
-                        sfs::link_at(o, &ck, newfd, &ck).is_ok()
-                    }
-                    _ => false,
+                let linked = match known {
+                    Some(m) => match m.get(k) {
+                        Some(Node::Value(o)) if o == v => match old.get() {
+                            Some(o) => sfs::link_at(o, &ck, newfd, &ck).is_ok(),
+                            None => false,
+                        },
+                        _ => false,
+                    },
+                    None => match old.get() {
+                        Some(o) if same_value(o, &ck, v, opts.file_mode()) => {
+                            sfs::link_at(o, &ck, newfd, &ck).is_ok()
+                        }
+                        _ => false,
+                    },
                 };
                 if !linked {
                     let f = sfs::create_file_at(newfd, &ck, opts.file_mode())
                         .map_err(|e| (path.clone(), "cannot create", e))?;
-                    let mut f = File::from(f);
-                    f.write_all(v)
-                        .and_then(|()| f.write_all(b"\n"))
+                    sfs::write2(fd_ref(&f), v, b"\n")
                         .map_err(|e| (path.clone(), "cannot write", e))?;
                 }
             }
             Node::Dir(m) => {
                 let sub = sfs::mkdir_at(newfd, &ck, opts.dir_mode())
                     .map_err(|e| (path.clone(), "cannot create", e))?;
-                let oldsub = oldfd.and_then(|o| sfs::open_dir_at(o, &ck).ok());
-                build_dir(fd_ref(&sub), oldsub.as_ref().map(fd_ref), m, opts, path)?;
+                // With `known`, look into the old directory only if it has
+                // values to share.
+                let subknown = match known {
+                    Some(km) => match km.get(k) {
+                        Some(Node::Dir(om)) if !om.is_empty() => Some(Some(om)),
+                        _ => None,
+                    },
+                    None => Some(None),
+                };
+                let mut oldsub = OldDir {
+                    parent: subknown.and_then(|_| old.get()),
+                    name: &ck,
+                    stamp: None,
+                    fd: None,
+                };
+                build_dir(fd_ref(&sub), &mut oldsub, subknown.flatten(), m, opts, path)?;
             }
         }
         path.pop();
@@ -390,17 +734,28 @@ fn remove_entry(
             }
             Err(e) => return Err(e),
         };
-        // In batches, so a huge planted directory costs bounded memory.
+        // In batches, so a huge planted directory costs bounded memory. A
+        // short batch was the whole rest: try the rmdir without listing
+        // again (if something appeared meanwhile, it says so: list again).
+        const BATCH: usize = 256;
+        let mut fresh = true;
         loop {
-            let batch = sfs::read_dir_some(fd_ref(&sub), 256)?;
-            if batch.is_empty() {
-                break;
-            }
+            let batch = if fresh {
+                sfs::read_dir_some_fresh(fd_ref(&sub), BATCH)?
+            } else {
+                sfs::read_dir_some(fd_ref(&sub), BATCH)?
+            };
+            fresh = false;
             for (n, k) in &batch {
                 remove_entry(fd_ref(&sub), n, kind_hint(*k), depth + 1)?;
             }
+            if batch.len() < BATCH {
+                match sfs::unlink_at(dir, name, true) {
+                    Err(e) if errno(&e) == libc::ENOTEMPTY || errno(&e) == libc::EEXIST => continue,
+                    r => break r,
+                }
+            }
         }
-        sfs::unlink_at(dir, name, true)
     } else {
         sfs::unlink_at(dir, name, false)
     };
@@ -418,6 +773,7 @@ fn remove_entry(
 /// not what upd makes.
 pub fn withdraw(root: &Path, name: &str) -> Result<bool, TreeError> {
     check_name("withdraw", name)?;
+    forget_cached(root, name);
     let Some(rootfd) = open_root("withdraw", root)? else {
         return Ok(false);
     };
@@ -521,8 +877,8 @@ pub fn read_path(root: &Path, name: &str, path: &[&str]) -> Result<Option<Node>,
             Link::Generation(g) => g,
         };
         last = generation;
-        let genfd = match open_generation(rootfd, &dotname, generation) {
-            Ok(fd) => fd,
+        let (dotfd, genfd) = match open_generation(rootfd, &dotname, generation) {
+            Ok(fds) => fds,
             Err(ReadErr::Fail(m)) => return Err(TreeError(format!("read {name}: {m}"))),
             Err(ReadErr::Vanished) => match read_link("read", root, rootfd, name)? {
                 Link::Generation(g) if g == generation => {
@@ -535,7 +891,14 @@ pub fn read_path(root: &Path, name: &str, path: &[&str]) -> Result<Option<Node>,
             },
         };
         let result = read_in(fd_ref(&genfd), path);
-        let whole = still_linked(root, rootfd, name, &dotname, generation, fd_ref(&genfd))?;
+        let whole = still_linked(
+            root,
+            rootfd,
+            name,
+            fd_ref(&dotfd),
+            generation,
+            fd_ref(&genfd),
+        )?;
         match result {
             Ok(n) if whole => return Ok(n),
             Err(ReadErr::Fail(m)) => return Err(TreeError(format!("read {name}: {m}"))),
@@ -561,7 +924,7 @@ fn still_linked(
     root: &Path,
     rootfd: BorrowedFd,
     name: &str,
-    dotname: &CStr,
+    dotfd: BorrowedFd,
     g: u64,
     genfd: BorrowedFd,
 ) -> Result<bool, TreeError> {
@@ -569,10 +932,12 @@ fn still_linked(
         Link::Generation(now) if now == g || now == g.saturating_add(1) => {}
         _ => return Ok(false),
     }
+    // `dotfd` was opened before the read: if `.<name>` was withdrawn and
+    // made again meanwhile, it is the old (removed) one and `g` in it is
+    // gone, so this still tells.
     let same = (|| {
         let read = sfs::fstat(genfd).ok()?;
-        let dotfd = sfs::open_dir_at(rootfd, dotname).ok()?;
-        let now = sfs::stat_at(fd_ref(&dotfd), &c(&g.to_string())).ok()?;
+        let now = sfs::stat_at(dotfd, &c(itoa(g).as_str())).ok()?;
         Some(read.ino == now.ino && read.dev == now.dev)
     })();
     Ok(same == Some(true))
@@ -586,14 +951,16 @@ fn io_read(e: io::Error, path: &[&str], what: &str) -> ReadErr {
     }
 }
 
+/// Opens `.<name>` and generation `generation` in it.
 fn open_generation(
     rootfd: BorrowedFd,
     dotname: &CStr,
     generation: u64,
-) -> Result<OwnedFd, ReadErr> {
+) -> Result<(OwnedFd, OwnedFd), ReadErr> {
     let dotfd = sfs::open_dir_at(rootfd, dotname).map_err(|e| io_read(e, &[], "cannot open"))?;
-    sfs::open_dir_at(fd_ref(&dotfd), &c(&generation.to_string()))
-        .map_err(|e| io_read(e, &[], "cannot open generation"))
+    let genfd = sfs::open_dir_at(fd_ref(&dotfd), &c(itoa(generation).as_str()))
+        .map_err(|e| io_read(e, &[], "cannot open generation"))?;
+    Ok((dotfd, genfd))
 }
 
 /// Reads the node at `path` in the generation open as `genfd`.
@@ -682,7 +1049,7 @@ fn read_entry(
 
 fn read_dir_node(dir: BorrowedFd, path: &[&str], budget: &mut Budget) -> Result<Node, ReadErr> {
     let room = MAX_ENTRIES.saturating_sub(budget.entries);
-    let entries = sfs::read_dir(dir, room).map_err(|e| {
+    let entries = sfs::read_dir_fresh(dir, room).map_err(|e| {
         if errno(&e) == libc::EFBIG {
             ReadErr::Fail(format!("more than {MAX_ENTRIES} entries"))
         } else {
@@ -736,14 +1103,11 @@ fn read_value(
     if m.size > cap as u64 {
         return Err(too_big());
     }
-    let mut v = Vec::with_capacity(m.size as usize);
-    File::from(fd)
-        .take(cap as u64 + 1)
-        .read_to_end(&mut v)
-        .map_err(|e| io_read(e, path, "cannot read"))?;
-    if v.len() > cap {
-        return Err(too_big());
-    }
+    // Exactly the size `fstat` gave: a linked generation never changes, so
+    // one read (no second one to see the end) is enough.
+    let mut v = vec![0u8; m.size as usize];
+    let n = sfs::read_full(fd_ref(&fd), &mut v).map_err(|e| io_read(e, path, "cannot read"))?;
+    v.truncate(n);
     if v.last() == Some(&b'\n') {
         v.pop();
     }
@@ -799,4 +1163,114 @@ pub fn write_file(path: &Path, content: &[u8], mode: u32) -> Result<(), TreeErro
     // The rename itself durable; failing here does not undo the write.
     let _ = sfs::open_dir_at(dirfd, &c(".")).map(|d| File::from(d).sync_all());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn tmp(tag: &str) -> std::path::PathBuf {
+        let p = std::env::temp_dir().join(format!("upd-store-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        p
+    }
+    fn tree(kv: &[(&str, &str)]) -> Node {
+        Node::Dir(
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), Node::Value(v.as_bytes().to_vec())))
+                .collect(),
+        )
+    }
+    const PUBLIC: PublishOpts = PublishOpts { private: false };
+
+    /// Publishes from another thread: its own (empty) cache, like another process.
+    fn elsewhere(root: &Path, f: impl FnOnce(&Path) + Send) {
+        std::thread::scope(|s| {
+            s.spawn(|| f(root));
+        });
+    }
+
+    #[test]
+    fn a_stale_cache_is_not_trusted() {
+        let root = tmp("stale");
+        let a = tree(&[("x", "1"), ("y", "1")]);
+        assert_eq!(publish(&root, "s", &a, &PUBLIC).unwrap(), 1);
+        // Another publisher changes x: our memory of generation 1 is stale
+        // (the link no longer names it), so x must not be linked as "1".
+        elsewhere(&root, |r| {
+            publish(r, "s", &tree(&[("x", "2"), ("y", "1")]), &PUBLIC).unwrap();
+        });
+        assert_eq!(publish(&root, "s", &a, &PUBLIC).unwrap(), 3);
+        assert_eq!(read(&root, "s").unwrap(), Some(a.clone()));
+        // A withdraw and fresh publishes elsewhere reach generation 3 again,
+        // in a new `.s`: our memory of "generation 3" is of the old one.
+        let b = tree(&[("x", "9"), ("y", "9")]);
+        elsewhere(&root, |r| {
+            assert!(withdraw(r, "s").unwrap());
+            for g in 1..=3 {
+                assert_eq!(publish(r, "s", &b, &PUBLIC).unwrap(), g);
+            }
+        });
+        let c = tree(&[("x", "1"), ("y", "9")]);
+        assert_eq!(publish(&root, "s", &c, &PUBLIC).unwrap(), 4);
+        assert_eq!(read(&root, "s").unwrap(), Some(c));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_short_way_still_cleans_and_links() {
+        let root = tmp("short");
+        let a = tree(&[("x", "1"), ("y", "1")]);
+        publish(&root, "s", &a, &PUBLIC).unwrap();
+        let x = std::fs::metadata(root.join("s/x")).unwrap().ino();
+        let b = tree(&[("x", "1"), ("y", "2")]);
+        publish(&root, "s", &b, &PUBLIC).unwrap();
+        assert_eq!(
+            std::fs::metadata(root.join("s/x")).unwrap().ino(),
+            x,
+            "linked, not rewritten"
+        );
+        // A killed publisher's temporary link (not a directory: the link
+        // count does not show it, the listing is skipped) is replaced.
+        std::os::unix::fs::symlink(".s/99", root.join(".s/link.tmp")).unwrap();
+        assert_eq!(publish(&root, "s", &a, &PUBLIC).unwrap(), 3);
+        assert_eq!(read(&root, "s").unwrap(), Some(a.clone()));
+        // A staging directory left behind is seen (the link count changed).
+        std::fs::create_dir_all(root.join(".s/4.tmp/d")).unwrap();
+        assert_eq!(publish(&root, "s", &b, &PUBLIC).unwrap(), 4);
+        let mut left: Vec<_> = std::fs::read_dir(root.join(".s"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, vec!["3", "4"]);
+        // The root replaced under a publisher that remembers it.
+        std::fs::remove_dir_all(&root).unwrap();
+        assert_eq!(publish(&root, "s", &b, &PUBLIC).unwrap(), 1);
+        assert_eq!(read(&root, "s").unwrap(), Some(b));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_file_changed_in_place_is_rewritten_without_memory() {
+        // Without a cache entry (another thread), a value is compared with
+        // the file's bytes; a file whose bytes differ is rewritten.
+        let root = tmp("bytes");
+        let a = tree(&[("x", "1")]);
+        publish(&root, "s", &a, &PUBLIC).unwrap();
+        std::fs::write(root.join("s/x"), b"2\n").unwrap();
+        elsewhere(&root, |r| {
+            publish(r, "s", &a, &PUBLIC).unwrap();
+        });
+        assert_eq!(read(&root, "s").unwrap(), Some(a));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn itoa_matches_display() {
+        for n in [0u64, 1, 9, 10, 99, 100, 12345, u64::MAX] {
+            assert_eq!(itoa(n), n.to_string());
+        }
+    }
 }
