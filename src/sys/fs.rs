@@ -134,6 +134,21 @@ pub fn create_file_at(dir: BorrowedFd, name: &CStr, mode: u32) -> io::Result<Own
     Ok(fd)
 }
 
+/// Runs a read/write-like syscall again while a signal interrupts it; `-1`
+/// becomes the errno, anything else the byte count.
+fn retry_eintr(mut call: impl FnMut() -> isize) -> io::Result<usize> {
+    loop {
+        let n = call();
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
 /// Writes `a` then `b` to `fd` with one `writev` in the common case (a
 /// value and its newline), looping on short writes.
 pub fn write2(fd: BorrowedFd, a: &[u8], b: &[u8]) -> io::Result<()> {
@@ -150,18 +165,10 @@ pub fn write2(fd: BorrowedFd, a: &[u8], b: &[u8]) -> io::Result<()> {
             },
         ];
         // SAFETY: valid fd; both iovecs describe live slices of the lengths given.
-        let n = unsafe { libc::writev(fd.as_raw_fd(), iov.as_ptr(), 2) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            return Err(e);
-        }
+        let n = retry_eintr(|| unsafe { libc::writev(fd.as_raw_fd(), iov.as_ptr(), 2) })?;
         if n == 0 {
             return Err(io::Error::from(io::ErrorKind::WriteZero));
         }
-        let n = n as usize;
         if n >= a.len() {
             b = b.get(n - a.len()..).unwrap_or(&[]);
             a = &[];
@@ -179,18 +186,13 @@ pub fn read_full(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<usize> {
     while at < buf.len() {
         let rest = &mut buf[at..];
         // SAFETY: valid fd and a writable buffer of the length passed.
-        let n = unsafe { libc::read(fd.as_raw_fd(), rest.as_mut_ptr().cast(), rest.len()) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            return Err(e);
-        }
+        let n = retry_eintr(|| unsafe {
+            libc::read(fd.as_raw_fd(), rest.as_mut_ptr().cast(), rest.len())
+        })?;
         if n == 0 {
             break;
         }
-        at += n as usize;
+        at += n;
     }
     Ok(at)
 }
