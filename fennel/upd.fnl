@@ -4,21 +4,10 @@
 ;; Fennel: the service's name, and subscriptions to a sub-path of a tree.
 
 (local core (require :upd.core))
+(local {: at-path} (require :upd.path))
 
 (fn service-name [?default]
   (or (os.getenv "UPD_SERVICE") ?default))
-
-(fn split-path [path]
-  (icollect [part (path:gmatch "[^/]+")] part))
-
-(fn at-path [tree path]
-  "The value or sub-table at PATH (`a/b/1`) inside TREE, or nil."
-  (var node tree)
-  (each [_ key (ipairs (split-path path)) &until (= node nil)]
-    (set node (when (= (type node) :table)
-                (let [v (. node key)]
-                  (if (= v nil) (. node (tonumber key)) v)))))
-  node)
 
 (fn under? [key prefix]
   (or (= key prefix)

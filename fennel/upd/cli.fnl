@@ -6,6 +6,12 @@
 ;; so tests capture the output; `main` returns the exit code:
 ;; 0 ok, 1 not found or failed, 2 usage.
 
+(local tree-path (require :upd.path))
+(local split-path tree-path.split)
+(local numeric-key? tree-path.numeric-key?)
+(local child tree-path.child)
+(local lookup tree-path.at-path)
+
 (local usage "Usage: upd COMMAND [ARGS...]
   run [--config FILE]       supervise the services of FILE (/etc/upd/services.fnl)
   check [--config FILE]     check a services file and exit
@@ -30,12 +36,6 @@ Exit codes: 0 ok, 1 not found or failed, 2 usage.
   (and (= (type s) :string) (not= s "") (not= s ".") (not= s "..")
        (<= (# s) 255) (= nil (s:find "[^%w._:%-]"))))
 
-(fn split-path [path]
-  (icollect [part (string.gmatch (or path "") "[^/]+")] part))
-
-(fn numeric-key? [k]
-  (or (= (type k) :number)
-      (and (= (type k) :string) (not= nil (k:find "^[1-9]%d*$")))))
 
 (fn key-before? [a b]
   "Numeric keys first, in numeric order; then the others as strings."
@@ -49,16 +49,6 @@ Exit codes: 0 ok, 1 not found or failed, 2 usage.
 (fn sorted-keys [tbl]
   (doto (icollect [k (pairs tbl)] k) (table.sort key-before?)))
 
-(fn child [tree key]
-  (when (= (type tree) :table)
-    (let [v (. tree key)]
-      (if (not= nil v) v
-          (numeric-key? key) (. tree (tonumber key))
-          nil))))
-
-(fn lookup [tree path]
-  (accumulate [node tree _ part (ipairs (split-path path)) &until (= nil node)]
-    (child node part)))
 
 (fn one-line [value]
   (pick-values 1 (: (tostring value) :gsub "\n" "\\n")))

@@ -1,0 +1,24 @@
+;; upd.path: key paths (`ra_prefixes/1/prefix`) into a tree as upd.read returns
+;; it. Keys that are digits without a leading zero are integer keys there (the
+;; native reader's rule, src/core/tree_api.rs), so `1` finds them too.
+
+(fn split [path]
+  (icollect [part (string.gmatch (or path "") "[^/]+")] part))
+
+(fn numeric-key? [k]
+  (or (= (type k) :number)
+      (and (= (type k) :string) (not= nil (k:find "^[1-9]%d*$")))))
+
+(fn child [tree key]
+  (when (= (type tree) :table)
+    (let [v (. tree key)]
+      (if (not= nil v) v
+          (numeric-key? key) (. tree (tonumber key))
+          nil))))
+
+(fn at-path [tree path]
+  "The value or sub-table at PATH inside TREE, or nil."
+  (accumulate [node tree _ part (ipairs (split path)) &until (= nil node)]
+    (child node part)))
+
+{: split : numeric-key? : child : at-path}
