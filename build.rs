@@ -33,7 +33,23 @@ fn main() {
             std::process::exit(1);
         }
     };
-    std::fs::write(out.join("fennel.lua.lzma"), lzma(&fennel_src)).unwrap();
+    let split = split_fennel(&fennel_src);
+    let mut fennel_stream = split.main.clone();
+    let mut table = String::from("pub static FENNEL_PIECES: &[(&str, u32)] = &[");
+    for (i, piece) in split.pieces.iter().enumerate() {
+        fennel_stream.extend_from_slice(piece);
+        write!(table, "({:?}, {}), ", piece_global(i), piece.len()).unwrap();
+    }
+    table.push_str("];\npub static FENNEL_LAZY: &[(&str, u32, u32)] = &[\n");
+    for (module, body) in &split.lazy {
+        let at = fennel_stream.len();
+        fennel_stream.extend_from_slice(body);
+        writeln!(table, "    ({module:?}, {at}, {}),", body.len()).unwrap();
+    }
+    table.push_str("];\n");
+    writeln!(table, "pub const FENNEL_MAIN_LEN: u32 = {};", split.main.len()).unwrap();
+    std::fs::write(out.join("fennel.lua.lzma"), lzma(&fennel_stream)).unwrap();
+    std::fs::write(out.join("fennel_split.rs"), table).unwrap();
 
     // `unsafe_new` loads `debug`, which fennel.lua needs.
     let lua = unsafe { mlua::Lua::unsafe_new() };
@@ -113,6 +129,140 @@ fn main() {
     }
     table.push_str("];\n");
     std::fs::write(out.join("embedded.rs"), table).unwrap();
+}
+
+/// The modules of fennel.lua that compiling a script does not need: the REPL,
+/// and `fennel.friend`, which only formats compile and parse errors.
+const FENNEL_LAZY: &[&str] = &["fennel.repl", "fennel.friend"];
+
+/// fennel.lua cut up for a faster start (see `split_fennel`).
+struct FennelSplit {
+    /// The main chunk: loaded by `require "fennel"`.
+    main: Vec<u8>,
+    /// The built-in macro modules, Lua source the main chunk held as long
+    /// strings; the runtime sets them as globals `piece_global(i)`, which
+    /// the main chunk reads and clears on its first line.
+    pieces: Vec<Vec<u8>>,
+    /// (module, chunk) loaded on first `require`.
+    lazy: Vec<(&'static str, Vec<u8>)>,
+}
+
+/// Splits fennel.lua so that starting the compiler (most of a Fennel
+/// script's start-up) lexes and parses only what compiling needs:
+/// - each `FENNEL_LAZY` module's `package.preload` block is blanked out of
+///   the main chunk and becomes a chunk of its own, preceded by as many
+///   newlines as there were lines before its body; each
+///   `local x = require("<module>")` becomes a proxy that requires it on
+///   first use. The runtime registers these chunks in `package.preload`.
+/// - the built-in macros, Lua source in two long strings that the main
+///   chunk hands to `load_macros` (lexed as a string, then parsed), are cut
+///   out: the runtime hands them over (src/lua/mod.rs), already strings.
+/// Blanked lines stay, as empty lines, so line numbers in tracebacks are
+/// fennel.lua's. A fennel.lua whose layout is not the one expected (another
+/// version) is embedded whole, with a warning: slower to start, nothing else.
+fn split_fennel(src: &[u8]) -> FennelSplit {
+    let whole = |why: String| {
+        println!("cargo:warning=fennel.lua: {why}: embedded whole (slower start)");
+        FennelSplit {
+            main: src.to_vec(),
+            pieces: Vec::new(),
+            lazy: Vec::new(),
+        }
+    };
+    let Ok(text) = std::str::from_utf8(src) else {
+        return whole("not UTF-8".into());
+    };
+    let mut lines: Vec<String> = text.split('\n').map(str::to_owned).collect();
+    let mut lazy = Vec::new();
+    for &module in FENNEL_LAZY {
+        let head = format!("package.preload[\"{module}\"] = package.preload[\"{module}\"] or function(...)");
+        let Some(start) = lines.iter().position(|l| *l == head) else {
+            return whole(format!("no preload block for {module}"));
+        };
+        // The block ends at the first top-level `end`.
+        let Some(len) = lines[start + 1..].iter().position(|l| l == "end") else {
+            return whole(format!("the block of {module} has no end"));
+        };
+        let end = start + 1 + len;
+        let mut body = "\n".repeat(start + 1);
+        for l in &lines[start + 1..end] {
+            body.push_str(l);
+            body.push('\n');
+        }
+        for l in &mut lines[start..=end] {
+            l.clear();
+        }
+        let want = format!(" = require(\"{module}\")");
+        let mut proxies = 0;
+        for l in lines.iter_mut() {
+            let t = l.trim_start();
+            let var = t.strip_prefix("local ").and_then(|r| r.strip_suffix(&want));
+            if let Some(var) = var.filter(|v| v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) {
+                let indent = &l[..l.len() - t.len()];
+                *l = format!("{indent}local {var} = {}", lazy_proxy(module));
+                proxies += 1;
+            }
+        }
+        if proxies == 0 {
+            return whole(format!("{module} is never required"));
+        }
+        lazy.push((module, body.into_bytes()));
+    }
+    const OPEN: &str = "load_macros([===[";
+    const CLOSE: &str = "]===], env)";
+    let mut pieces = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let Some(at) = lines[i].find(OPEN) else {
+            i += 1;
+            continue;
+        };
+        let Some(len) = lines[i..].iter().position(|l| l.trim_start() == CLOSE) else {
+            return whole("a macro module's source has no end".into());
+        };
+        let end = i + len;
+        // The long string's exact content: no newline follows `[===[` here.
+        let mut piece = lines[i][at + OPEN.len()..].to_owned();
+        for l in &lines[i + 1..end] {
+            piece.push('\n');
+            piece.push_str(l);
+        }
+        piece.push('\n');
+        piece.push_str(&lines[end][..lines[end].len() - CLOSE.len()]);
+        pieces.push(piece.into_bytes());
+        lines[i] = format!("{}load_macros(__upd_piece{}, env)", &lines[i][..at], pieces.len());
+        for l in &mut lines[i + 1..=end] {
+            l.clear();
+        }
+        i = end + 1;
+    }
+    if pieces.len() != 2 {
+        return whole(format!("{} macro modules, not 2", pieces.len()));
+    }
+    // Line 1 is a comment: take the pieces from where the runtime put them
+    // (globals, because that costs no code) and clear them at once.
+    let (g1, g2) = (piece_global(0), piece_global(1));
+    lines[0].insert_str(0, &format!("local __upd_piece1, __upd_piece2 = {g1}, {g2} {g1}, {g2} = nil, nil "));
+    FennelSplit {
+        main: lines.join("\n").into_bytes(),
+        pieces,
+        lazy,
+    }
+}
+
+fn piece_global(i: usize) -> String {
+    format!("__upd_fennel_piece{}", i + 1)
+}
+
+/// One line of Lua standing for `require(module)`: a table that requires the
+/// module on first use and passes indexing, assignment and calls on to it
+/// (the REPL module is a callable table; friend's functions are indexed).
+fn lazy_proxy(module: &str) -> String {
+    format!(
+        "setmetatable({{}}, {{__index = function(_, k) return require({module:?})[k] end, \
+         __newindex = function(_, k, v) require({module:?})[k] = v end, \
+         __call = function(_, ...) return require({module:?})(...) end}})"
+    )
 }
 
 fn fail(msg: &str) -> ! {

@@ -2,8 +2,42 @@
 //! LZMA-compressed Lua source. Nothing is inflated until it is required.
 use std::io::Read;
 
-/// The Fennel compiler (`fennel.lua`), LZMA-compressed.
+/// The Fennel compiler (`fennel.lua`), LZMA-compressed, cut up by build.rs
+/// (`split_fennel`): its main chunk, the sources of its built-in macros
+/// (`FENNEL_PIECES`), then the modules it loads lazily.
 pub static FENNEL_LUA: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/fennel.lua.lzma"));
+
+// `FENNEL_PIECES` ((global name, length)), `FENNEL_LAZY` ((module name,
+// offset, length) in the inflated `FENNEL_LUA`) and `FENNEL_MAIN_LEN`, the
+// main chunk's length.
+include!(concat!(env!("OUT_DIR"), "/fennel_split.rs"));
+
+/// fennel.lua's main chunk followed by its pieces (`FENNEL_PIECES`).
+pub fn fennel_main() -> Module {
+    Module {
+        path: "fennel.lua",
+        stream: FENNEL_LUA,
+        at: 0,
+        len: FENNEL_PIECES.iter().map(|p| p.1).sum::<u32>() + FENNEL_MAIN_LEN,
+    }
+}
+
+/// The names of fennel.lua's lazily loaded modules.
+pub fn fennel_lazy_names() -> impl Iterator<Item = &'static str> {
+    FENNEL_LAZY.iter().map(|m| m.0)
+}
+
+/// A module of fennel.lua loaded lazily: a chunk whose line numbers are
+/// those of fennel.lua.
+pub fn fennel_lazy(name: &str) -> Option<Module> {
+    let &(_, at, len) = FENNEL_LAZY.iter().find(|m| m.0 == name)?;
+    Some(Module {
+        path: "fennel.lua",
+        stream: FENNEL_LUA,
+        at,
+        len,
+    })
+}
 
 // `STREAMS`: the compressed streams of modules. `MODULES`: (module name,
 // source path under fennel/, stream, offset and length of its Lua source in
@@ -49,13 +83,6 @@ pub fn has_module(name: &str) -> bool {
     MODULES.iter().any(|m| m.0 == name)
 }
 
-/// Inflates a whole embedded blob.
-pub fn inflate(data: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(data.len() * 4);
-    decoder(data)?.read_to_end(&mut out)?;
-    Ok(out)
-}
-
 fn decoder(data: &[u8]) -> std::io::Result<xz2::read::XzDecoder<&[u8]>> {
     let stream = xz2::stream::Stream::new_lzma_decoder(u64::MAX)?;
     Ok(xz2::read::XzDecoder::new_stream(data, stream))
@@ -67,9 +94,49 @@ mod tests {
 
     #[test]
     fn fennel_compiler_inflates_to_lua_source() {
-        let src = inflate(FENNEL_LUA).unwrap();
-        assert!(src.len() > 100_000);
-        assert!(std::str::from_utf8(&src).unwrap().contains("compileString"));
+        let src = fennel_main().source().unwrap();
+        let main = &src[..FENNEL_MAIN_LEN as usize];
+        assert!(main.len() > 100_000);
+        let text = std::str::from_utf8(main).unwrap();
+        assert!(text.contains("compileString"));
+        // Split as build.rs meant (with Debian's fennel.lua 1.5.3): the
+        // REPL and friend are not in the main chunk, only proxies to them,
+        // and the macros' sources are pieces apart.
+        let lazy: Vec<_> = fennel_lazy_names().collect();
+        assert_eq!(lazy, ["fennel.repl", "fennel.friend"]);
+        assert!(!text.contains("package.preload[\"fennel.repl\"]"));
+        assert!(!text.contains("package.preload[\"fennel.friend\"]"));
+        assert!(!text.contains("[===["));
+        assert_eq!(FENNEL_PIECES.len(), 2);
+        let lua = mlua::Lua::new();
+        let mut at = main.len();
+        for &(_, n) in FENNEL_PIECES {
+            let piece = &src[at..at + n as usize];
+            at += n as usize;
+            assert!(piece.starts_with(b"local function copy(t)"));
+            lua.load(piece).into_function().unwrap();
+        }
+        assert_eq!(at, src.len());
+    }
+
+    #[test]
+    fn fennel_lazy_modules_keep_their_line_numbers() {
+        let src = fennel_main().source().unwrap();
+        let main = &src[..FENNEL_MAIN_LEN as usize];
+        let lua = mlua::Lua::new();
+        lua.load(main).into_function().unwrap();
+        for name in fennel_lazy_names() {
+            let src = fennel_lazy(name).unwrap().source().unwrap();
+            lua.load(&src[..])
+                .into_function()
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            // Blanked in the main chunk exactly where its body starts.
+            let first = src.iter().position(|&b| b != b'\n').unwrap();
+            let line = src[..first].iter().filter(|&&b| b == b'\n').count();
+            let blank = main.split(|&b| b == b'\n').nth(line);
+            assert_eq!(blank, Some(&b""[..]), "{name}: line {} not blank in main", line + 1);
+        }
+        assert!(fennel_lazy("fennel.parser").is_none());
     }
 
     #[test]
