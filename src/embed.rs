@@ -56,14 +56,19 @@ pub struct Module {
 impl Module {
     /// Its Lua source: its stream inflated up to the module's end only.
     pub fn source(&self) -> std::io::Result<Vec<u8>> {
+        let mut out = vec![0; self.len as usize];
+        self.reader()?.read_exact(&mut out)?;
+        Ok(out)
+    }
+
+    /// Its Lua source as it is inflated.
+    pub fn reader(&self) -> std::io::Result<impl Read + use<>> {
         let mut dec = decoder(self.stream)?;
         std::io::copy(
             &mut (&mut dec).take(u64::from(self.at)),
             &mut std::io::sink(),
         )?;
-        let mut out = vec![0; self.len as usize];
-        dec.read_exact(&mut out)?;
-        Ok(out)
+        Ok(dec.take(u64::from(self.len)))
     }
 }
 
@@ -83,7 +88,7 @@ pub fn has_module(name: &str) -> bool {
     MODULES.iter().any(|m| m.0 == name)
 }
 
-fn decoder(data: &[u8]) -> std::io::Result<xz2::read::XzDecoder<&[u8]>> {
+fn decoder(data: &'static [u8]) -> std::io::Result<xz2::read::XzDecoder<&'static [u8]>> {
     let stream = xz2::stream::Stream::new_lzma_decoder(u64::MAX)?;
     Ok(xz2::read::XzDecoder::new_stream(data, stream))
 }

@@ -1,6 +1,6 @@
 //! Process syscalls for the event loop: the signal mask and signalfd, child
-//! subreaper, waitpid, kill, poll, the monotonic clock, pipes, and the setup a
-//! child does between fork and exec. Safe wrappers; the only `unsafe` for them.
+//! subreaper, waitpid, kill, poll, the monotonic clock, pipes, the setup a
+//! child does between fork and exec, and a forked producer. Safe wrappers; the only `unsafe` for them.
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -143,6 +143,48 @@ pub fn monotonic() -> f64 {
     };
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// How many CPUs are online (1 when the kernel does not say).
+pub fn online_cpus() -> usize {
+    // SAFETY: sysconf only reads.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    n.max(1) as usize
+}
+
+/// Forks a child that runs `produce` on the write end of a new pipe, then
+/// `_exit`s (0 when `produce` returned true): a producer working beside us.
+/// Returns the (blocking) read end and the child's pid, to be reaped with
+/// `wait_pid`. Only for a single-threaded process (the child allocates).
+pub fn fork_producer(produce: impl FnOnce(&mut std::fs::File) -> bool) -> io::Result<(OwnedFd, i32)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe2 writes two fds, which we then own.
+    let (r, w) = unsafe {
+        cvt(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC))?;
+        (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+    };
+    // SAFETY: the child only runs `produce` and `_exit`s: it never returns
+    // into the caller's frames or runs its destructors.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => {
+            drop(r);
+            let ok = produce(&mut std::fs::File::from(w));
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+        }
+        pid => Ok((r, pid)),
+    }
+}
+
+/// Waits for (and reaps) child `pid`.
+pub fn wait_pid(pid: i32) {
+    loop {
+        // SAFETY: waitpid on our own child; the status is not needed.
+        let r = unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+        if r >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return;
+        }
+    }
 }
 
 /// A close-on-exec pipe `(read, write)`; the read end is nonblocking.
