@@ -44,6 +44,10 @@ pub fn fennel_lazy(name: &str) -> Option<Module> {
 // the inflated stream).
 include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 
+/// A module's source as it is inflated (a named type: a `dyn Read` would
+/// bring every default method of `Read` into the binary).
+pub type ModuleReader = std::io::Take<xz2::read::XzDecoder<&'static [u8]>>;
+
 /// An embedded module: where its Lua source is.
 pub struct Module {
     /// Its source path under `fennel/`, for chunk names.
@@ -62,7 +66,7 @@ impl Module {
     }
 
     /// Its Lua source as it is inflated.
-    pub fn reader(&self) -> std::io::Result<impl Read + use<>> {
+    pub fn reader(&self) -> std::io::Result<ModuleReader> {
         let mut dec = decoder(self.stream)?;
         std::io::copy(
             &mut (&mut dec).take(u64::from(self.at)),

@@ -10,7 +10,7 @@
 //! fork, so it runs here. After the main chunk come the built-in macros'
 //! sources (`embed::FENNEL_PIECES`, see build.rs `split_fennel`), read whole.
 use std::ffi::{c_char, c_void};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
 
 use mlua::{ffi, Function, Lua, Result, Table, Value};
@@ -23,7 +23,7 @@ const PIECE: usize = 16 * 1024;
 
 /// Where the inflated compiler comes from.
 enum Inflater {
-    Here(Box<dyn Read>),
+    Here(embed::ModuleReader),
     /// A forked child inflating into a pipe; reaped on drop (closing the
     /// pipe first, so that a child still writing gets EPIPE and exits).
     Child(Option<std::fs::File>, i32),
@@ -32,13 +32,22 @@ enum Inflater {
 impl Inflater {
     fn start(m: embed::Module) -> io::Result<Inflater> {
         if sys::online_cpus() > 1 && std::env::var_os("UPD_INFLATE_HERE").is_none() {
-            let (pipe, pid) = sys::fork_producer(|out| match m.reader() {
-                Ok(mut r) => io::copy(&mut r, out).is_ok(),
-                Err(_) => false,
+            let (pipe, pid) = sys::fork_producer(|out| {
+                // Not io::copy: its kernel-copy machinery for files costs
+                // kilobytes of code, for a pipe it could not use anyway.
+                let Ok(mut r) = m.reader() else { return false };
+                let mut buf = vec![0; PIECE];
+                loop {
+                    match r.read(&mut buf) {
+                        Ok(0) => return true,
+                        Ok(n) if out.write_all(&buf[..n]).is_ok() => {}
+                        _ => return false,
+                    }
+                }
             })?;
             return Ok(Inflater::Child(Some(std::fs::File::from(OwnedFd::from(pipe))), pid));
         }
-        Ok(Inflater::Here(Box::new(m.reader()?)))
+        Ok(Inflater::Here(m.reader()?))
     }
 }
 
@@ -117,7 +126,7 @@ fn load_main(lua: &Lua, src: &mut Inflater) -> Result<Function> {
         })
     };
     match reader.err.take() {
-        Some(e) => Err(mlua::Error::external(format!("inflating fennel.lua: {e}"))),
+        Some(e) => Err(mlua::Error::runtime(format!("inflating fennel.lua: {e}"))),
         None => loaded,
     }
 }
