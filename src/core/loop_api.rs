@@ -214,9 +214,24 @@ fn store_opt_cb(lua: &Lua, spec: &Table, key: &str) -> Result<Option<u32>> {
 // ---- the loop
 
 fn run(lua: &Lua, (): ()) -> Result<bool> {
+    settle(lua)?;
     while step(lua, None)? {}
     shutdown(lua)?;
     Ok(true)
+}
+
+/// Once, when a script first enters `run` (its start-up done): a full
+/// collection, so that the start's garbage is not kept as heap, and, at the
+/// loop's next blocking wait, the binary's code pages unmapped (start-up
+/// code, the parser and the LZMA decoder are not needed again; what is comes
+/// back from the page cache). See docs/design.md, "Memory".
+fn settle(lua: &Lua) -> Result<()> {
+    static SETTLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SETTLED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        lua.gc_collect()?;
+        with_loop(lua, |lp| lp.settle())?;
+    }
+    Ok(())
 }
 
 fn step(lua: &Lua, timeout: Option<f64>) -> Result<bool> {
