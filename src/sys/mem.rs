@@ -62,8 +62,10 @@ pub fn page_size() -> usize {
     }
 }
 
-/// How far below the caller the stack is given back, at most.
-const STACK_SPAN: usize = 256 * 1024;
+/// How far below the caller the stack is given back, at most: more than
+/// start-up goes below the loop's wait, and well inside an emulator's stack
+/// (qemu-user answers `madvise` on unmapped memory with success, not ENOMEM).
+const STACK_SPAN: usize = 128 * 1024;
 
 /// Gives back the stack pages below the caller's frame (less two pages, where
 /// this function and `madvise` itself have theirs): start-up went deeper (the
