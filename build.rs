@@ -140,7 +140,13 @@ fn collect_fnl(root: &Path, dir: &Path, out: &mut Vec<String>) {
 }
 
 /// The modules every script loads, most often required first.
-const EVERY_SCRIPT: &[&str] = &["upd.launcher", "upd", "upd.path", "upd.policy", "upd.process"];
+const EVERY_SCRIPT: &[&str] = &[
+    "upd.launcher",
+    "upd",
+    "upd.path",
+    "upd.policy",
+    "upd.process",
+];
 
 /// The most Lua source in one stream of services (a service alone may be more).
 const SERVICES_STREAM: usize = 40 * 1024;

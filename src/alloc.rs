@@ -35,7 +35,7 @@ const CLASSES: usize = 32;
 /// A size class: (index, block size). `size` is 1..=SMALL.
 fn class(size: usize) -> (usize, usize) {
     if size <= 8 * G {
-        let i = (size + G - 1) / G;
+        let i = size.div_ceil(G);
         (i - 1, i * G)
     } else {
         // b = floor(log2(size - 1)) >= log2(8 * G); steps of 2^(b-2).
@@ -58,7 +58,14 @@ pub struct Small {
     state: UnsafeCell<State>,
 }
 
+// SAFETY: the state is only touched with the lock held.
 unsafe impl Sync for Small {}
+
+impl Default for Small {
+    fn default() -> Small {
+        Small::new()
+    }
+}
 
 impl Small {
     pub const fn new() -> Small {
@@ -197,7 +204,10 @@ mod tests {
         for size in 1..=SMALL {
             let (i, s) = class(size);
             assert!(s >= size && s % G == 0, "{size} -> {s}");
-            assert!(s - size <= (size / 4).max(G - 1), "{size} -> {s}: too much lost");
+            assert!(
+                s - size <= (size / 4).max(G - 1),
+                "{size} -> {s}: too much lost"
+            );
             assert!(i < CLASSES);
             assert!(i == last.0 || i == last.0 + 1, "{size}: index jumps");
             assert!(i != last.0 || s == last.1, "{size}: one index, two sizes");
@@ -215,7 +225,11 @@ mod tests {
             assert_eq!(p as usize % G, 0);
             p.write_bytes(7, 40);
             a.dealloc(p, l);
-            assert_eq!(a.alloc(Layout::from_size_align(33, 8).unwrap()), p, "same class reused");
+            assert_eq!(
+                a.alloc(Layout::from_size_align(33, 8).unwrap()),
+                p,
+                "same class reused"
+            );
             // Grows in place within a class, moves (keeping the bytes) beyond it.
             let q = a.alloc(Layout::from_size_align(100, 8).unwrap());
             q.write_bytes(9, 100);
@@ -241,4 +255,3 @@ mod tests {
         }
     }
 }
-

@@ -97,7 +97,11 @@ static LZMA_ALLOCATOR: Allocator = Allocator(lzma_sys::lzma_allocator {
 /// liblzma frees without a size: it is kept in a header of `HEADER` bytes.
 const HEADER: usize = 16;
 
-extern "C" fn lzma_alloc(_: *mut libc::c_void, n: libc::size_t, size: libc::size_t) -> *mut libc::c_void {
+extern "C" fn lzma_alloc(
+    _: *mut libc::c_void,
+    n: libc::size_t,
+    size: libc::size_t,
+) -> *mut libc::c_void {
     let Some(size) = n.checked_mul(size).and_then(|s| s.checked_add(HEADER)) else {
         return std::ptr::null_mut();
     };
@@ -123,7 +127,10 @@ extern "C" fn lzma_free(_: *mut libc::c_void, p: *mut libc::c_void) {
     unsafe {
         let p = p.cast::<u8>().sub(HEADER);
         let size = p.cast::<usize>().read();
-        std::alloc::dealloc(p, std::alloc::Layout::from_size_align_unchecked(size, HEADER));
+        std::alloc::dealloc(
+            p,
+            std::alloc::Layout::from_size_align_unchecked(size, HEADER),
+        );
     }
 }
 

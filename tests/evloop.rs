@@ -364,7 +364,10 @@ fn an_idle_script_does_not_wake_up() {
     // "Memory"); fault-around had mapped nearly all of it.
     let (size, rss) = code_mapping(s.pid());
     assert!(size > 0, "no code mapping of {} found", upscript());
-    assert!(rss * 2 < size, "idle, {rss} of {size} KiB of code still mapped");
+    assert!(
+        rss * 2 < size,
+        "idle, {rss} of {size} KiB of code still mapped"
+    );
     // The default SIGTERM handler stops the loop (its code mapped again on
     // demand); the script ends normally.
     s.signal(libc::SIGTERM);

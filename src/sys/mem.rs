@@ -44,7 +44,9 @@ pub fn drop_code_pages(page: usize) -> usize {
         // SAFETY: a read-only file mapping of the executable; its pages come
         // back from the file on the next access.
         if end > start
-            && unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) } == 0
+            && unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED)
+            } == 0
         {
             total += end - start;
         }
@@ -84,7 +86,9 @@ pub fn drop_unused_stack(page: usize) -> usize {
     let mut at = top;
     while top - at < STACK_SPAN {
         // SAFETY: a page below the live frames (see above).
-        if unsafe { libc::madvise((at - page) as *mut libc::c_void, page, libc::MADV_DONTNEED) } != 0 {
+        if unsafe { libc::madvise((at - page) as *mut libc::c_void, page, libc::MADV_DONTNEED) }
+            != 0
+        {
             break;
         }
         at -= page;
