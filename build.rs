@@ -293,7 +293,14 @@ fn collect_fnl(root: &Path, dir: &Path, out: &mut Vec<String>) {
 /// launcher's Fennel half, which a script compiled at start needs (behind
 /// the others, it costs them nothing; in the tools' stream, it would cost
 /// inflating the tools before it).
-const EVERY_SCRIPT: &[&str] = &["upd.launcher", "upd", "upd.policy", "upd.process", "upd.launch-fennel"];
+const EVERY_SCRIPT: &[&str] = &[
+    "upd.launcher",
+    "upd",
+    "upd.path",
+    "upd.policy",
+    "upd.process",
+    "upd.launch-fennel",
+];
 
 /// The most Lua source in one stream of services (a service alone may be more).
 const SERVICES_STREAM: usize = 40 * 1024;

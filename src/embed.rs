@@ -1,5 +1,6 @@
 //! What build.rs embedded: the Fennel compiler and our Fennel library, both as
 //! LZMA-compressed Lua source. Nothing is inflated until it is required.
+
 use std::io::Read;
 
 /// The Fennel compiler (`fennel.lua`), LZMA-compressed, cut up by build.rs
@@ -46,7 +47,22 @@ include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 
 /// A module's source as it is inflated (a named type: a `dyn Read` would
 /// bring every default method of `Read` into the binary).
-pub type ModuleReader = std::io::Take<xz2::read::XzDecoder<&'static [u8]>>;
+pub struct ModuleReader {
+    dec: Decoder,
+    left: usize,
+}
+
+impl Read for ModuleReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.left);
+        if n == 0 {
+            return Ok(0);
+        }
+        let n = self.dec.fill(&mut buf[..n])?;
+        self.left -= n;
+        Ok(n)
+    }
+}
 
 /// An embedded module: where its Lua source is.
 pub struct Module {
@@ -67,12 +83,18 @@ impl Module {
 
     /// Its Lua source as it is inflated.
     pub fn reader(&self) -> std::io::Result<ModuleReader> {
-        let mut dec = decoder(self.stream)?;
-        std::io::copy(
-            &mut (&mut dec).take(u64::from(self.at)),
-            &mut std::io::sink(),
-        )?;
-        Ok(dec.take(u64::from(self.len)))
+        let mut dec = Decoder::new(self.stream)?;
+        // What comes before the module: decoded and dropped.
+        let mut skip = self.at as usize;
+        let mut scratch = [0u8; 512];
+        while skip > 0 {
+            let n = skip.min(scratch.len());
+            skip -= dec.fill(&mut scratch[..n])?;
+        }
+        Ok(ModuleReader {
+            dec,
+            left: self.len as usize,
+        })
     }
 }
 
@@ -92,9 +114,111 @@ pub fn has_module(name: &str) -> bool {
     MODULES.iter().any(|m| m.0 == name)
 }
 
-fn decoder(data: &'static [u8]) -> std::io::Result<xz2::read::XzDecoder<&'static [u8]>> {
-    let stream = xz2::stream::Stream::new_lzma_decoder(u64::MAX)?;
-    Ok(xz2::read::XzDecoder::new_stream(data, stream))
+/// An `.lzma` stream being decoded by liblzma, whose memory (the dictionary,
+/// as large as the stream's text, and the probability tables) comes from the
+/// global allocator: blocks that large are their own mappings, returned to
+/// the system when the decoder is dropped, where malloc would keep them.
+struct Decoder {
+    strm: lzma_sys::lzma_stream,
+    ended: bool,
+}
+
+struct Allocator(lzma_sys::lzma_allocator);
+// SAFETY: immutable, and its `opaque` is null.
+unsafe impl Sync for Allocator {}
+
+static LZMA_ALLOCATOR: Allocator = Allocator(lzma_sys::lzma_allocator {
+    alloc: Some(lzma_alloc),
+    free: Some(lzma_free),
+    opaque: std::ptr::null_mut(),
+});
+
+/// liblzma frees without a size: it is kept in a header of `HEADER` bytes.
+const HEADER: usize = 16;
+
+extern "C" fn lzma_alloc(
+    _: *mut libc::c_void,
+    n: libc::size_t,
+    size: libc::size_t,
+) -> *mut libc::c_void {
+    let Some(size) = n.checked_mul(size).and_then(|s| s.checked_add(HEADER)) else {
+        return std::ptr::null_mut();
+    };
+    let Ok(layout) = std::alloc::Layout::from_size_align(size, HEADER) else {
+        return std::ptr::null_mut();
+    };
+    // SAFETY: `layout` has a non-zero size.
+    unsafe {
+        let p = std::alloc::alloc(layout);
+        if p.is_null() {
+            return p.cast();
+        }
+        p.cast::<usize>().write(size);
+        p.add(HEADER).cast()
+    }
+}
+
+extern "C" fn lzma_free(_: *mut libc::c_void, p: *mut libc::c_void) {
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: `p` came from `lzma_alloc`, which put the size before it.
+    unsafe {
+        let p = p.cast::<u8>().sub(HEADER);
+        let size = p.cast::<usize>().read();
+        std::alloc::dealloc(
+            p,
+            std::alloc::Layout::from_size_align_unchecked(size, HEADER),
+        );
+    }
+}
+
+impl Decoder {
+    fn new(data: &[u8]) -> std::io::Result<Decoder> {
+        // SAFETY: an all-zero lzma_stream is LZMA_STREAM_INIT.
+        let mut strm: lzma_sys::lzma_stream = unsafe { std::mem::zeroed() };
+        strm.allocator = &LZMA_ALLOCATOR.0;
+        strm.next_in = data.as_ptr();
+        strm.avail_in = data.len();
+        let mut d = Decoder { strm, ended: false };
+        // SAFETY: `strm` is initialised; `data` is 'static in every caller.
+        let ret = unsafe { lzma_sys::lzma_alone_decoder(&mut d.strm, u64::MAX) };
+        check(ret)?;
+        Ok(d)
+    }
+
+    /// Decodes into `buf`; how many bytes (at least one, or an error).
+    fn fill(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.ended {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        self.strm.next_out = buf.as_mut_ptr();
+        self.strm.avail_out = buf.len();
+        // SAFETY: `next_out` points to `buf.len()` writable bytes.
+        let ret = unsafe { lzma_sys::lzma_code(&mut self.strm, lzma_sys::LZMA_FINISH) };
+        let n = buf.len() - self.strm.avail_out;
+        self.ended = ret == lzma_sys::LZMA_STREAM_END;
+        check(if self.ended { lzma_sys::LZMA_OK } else { ret })?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(n)
+    }
+}
+
+fn check(ret: lzma_sys::lzma_ret) -> std::io::Result<()> {
+    if ret == lzma_sys::LZMA_OK {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!("lzma: error {ret}")))
+    }
+}
+
+impl Drop for Decoder {
+    fn drop(&mut self) {
+        // SAFETY: initialised by `lzma_alone_decoder`.
+        unsafe { lzma_sys::lzma_end(&mut self.strm) }
+    }
 }
 
 #[cfg(test)]

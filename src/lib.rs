@@ -8,6 +8,8 @@
 //! - `evloop`: the one blocking wait over every source a script has.
 //! - `core`: the Lua bindings (`upd.core`), thin glue over the layers above.
 //! - `lua`, `embed`: the Lua state, the embedded Fennel compiler and library.
+//! - `alloc`: the global allocator of the binary (and so of Lua).
+pub mod alloc;
 pub mod core;
 pub mod embed;
 pub mod evloop;

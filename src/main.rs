@@ -4,6 +4,10 @@
 //! `upd.launcher`; this file only builds the Lua state and hands it argv.
 use std::os::unix::ffi::OsStrExt;
 
+/// Lua's memory too: it returns what start-up freed (src/alloc.rs).
+#[global_allocator]
+static ALLOC: upd::alloc::Small = upd::alloc::Small::new();
+
 fn main() {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let invoked_as = argv

@@ -26,7 +26,11 @@ const TERMINATE_TIMEOUT: f64 = 5.0;
 const REQUEST_TIMEOUT: f64 = 2.0;
 
 struct LoopState {
-    lp: Option<Loop>,
+    /// Boxed, and made by `new_loop`: a `Loop` is ~10 KiB (its timer table),
+    /// and moved by value through `with_loop`, which is inlined into `step`,
+    /// it made `step`'s and `run`'s stack frames ~21 KiB each: stack pages an
+    /// idle service keeps resident, since it waits inside them.
+    lp: Option<Box<Loop>>,
     next_cb: u32,
 }
 
@@ -126,14 +130,20 @@ fn with_loop<R>(lua: &Lua, f: impl FnOnce(&mut Loop) -> R) -> Result<R> {
         .app_data_mut::<LoopState>()
         .ok_or_else(|| mlua::Error::runtime("upd.core: loop state missing"))?;
     if st.lp.is_none() {
-        let lp = Loop::new()
-            .map_err(|e| mlua::Error::runtime(format!("event loop: {}", sys::error_text(&e))))?;
-        st.lp = Some(lp);
+        st.lp = Some(new_loop()?);
     }
     match st.lp.as_mut() {
         Some(lp) => Ok(f(lp)),
         None => Err(mlua::Error::runtime("event loop: not initialised")),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn new_loop() -> Result<Box<Loop>> {
+    Loop::new()
+        .map(Box::new)
+        .map_err(|e| mlua::Error::runtime(format!("event loop: {}", sys::error_text(&e))))
 }
 
 /// Terminates and reaps the children, if the loop was ever created.
@@ -204,9 +214,24 @@ fn store_opt_cb(lua: &Lua, spec: &Table, key: &str) -> Result<Option<u32>> {
 // ---- the loop
 
 fn run(lua: &Lua, (): ()) -> Result<bool> {
+    settle(lua)?;
     while step(lua, None)? {}
     shutdown(lua)?;
     Ok(true)
+}
+
+/// Once, when a script first enters `run` (its start-up done): a full
+/// collection, so that the start's garbage is not kept as heap, and, at the
+/// loop's next blocking wait, the binary's code pages unmapped (start-up
+/// code, the parser and the LZMA decoder are not needed again; what is comes
+/// back from the page cache). See docs/design.md, "Memory".
+fn settle(lua: &Lua) -> Result<()> {
+    static SETTLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SETTLED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        lua.gc_collect()?;
+        with_loop(lua, |lp| lp.settle())?;
+    }
+    Ok(())
 }
 
 fn step(lua: &Lua, timeout: Option<f64>) -> Result<bool> {

@@ -142,6 +142,8 @@ pub struct Loop {
     /// delivered at the next step, which then does not block.
     pending: Vec<Event>,
     buf: Box<[u8; READ_CHUNK]>,
+    /// Drop the code pages before the next blocking wait (`settle`).
+    settle: bool,
 }
 
 impl Loop {
@@ -170,11 +172,18 @@ impl Loop {
             next_io_id: 1,
             pending: Vec::new(),
             buf: Box::new([0; READ_CHUNK]),
+            settle: false,
         })
     }
 
     pub fn stop(&mut self) {
         self.stopped = true;
+    }
+
+    /// Start-up is over: the next wait that blocks first unmaps the
+    /// binary's code pages (`sys::mem::drop_code_pages`).
+    pub fn settle(&mut self) {
+        self.settle = true;
     }
 
     pub fn stopped(&self) -> bool {
@@ -420,6 +429,13 @@ impl Loop {
         }
         for r in &self.requests {
             add(r.fd(), r.interest(), Src::Request(r.id));
+        }
+        if ms != 0 && std::mem::take(&mut self.settle) {
+            // Right before blocking: what runs between here and the wait is
+            // all that is mapped again before the next wake-up.
+            let page = crate::sys::mem::page_size();
+            crate::sys::mem::drop_unused_stack(page);
+            crate::sys::mem::drop_code_pages(page);
         }
         let n = sys::poll(&mut fds, ms)?;
         out.append(&mut self.pending);

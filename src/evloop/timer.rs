@@ -1,7 +1,7 @@
-//! Timers: a fixed-capacity table searched linearly (256 entries: a scan is
-//! cheaper than keeping a heap ordered, and it never allocates). Pure: the
-//! time is passed in.
-use heapless::Vec;
+//! Timers: a table of at most 256 entries searched linearly (a scan is
+//! cheaper than keeping a heap ordered). It grows with the timers a script
+//! has, up to that bound: a fixed array would be 10 KiB in every loop, most
+//! of which never has more than a few timers. Pure: the time is passed in.
 
 /// How many timers may exist at once.
 pub const MAX_TIMERS: usize = 256;
@@ -39,7 +39,7 @@ impl core::fmt::Display for Full {
 }
 
 pub struct Timers {
-    list: Vec<Timer, MAX_TIMERS>,
+    list: Vec<Timer>,
     next_id: u32,
 }
 
@@ -65,15 +65,16 @@ impl Timers {
         } else {
             None
         };
+        if self.list.len() >= MAX_TIMERS {
+            return Err(Full);
+        }
         let id = self.next_id;
-        self.list
-            .push(Timer {
-                id,
-                due: now + secs,
-                period,
-                what,
-            })
-            .map_err(|_| Full)?;
+        self.list.push(Timer {
+            id,
+            due: now + secs,
+            period,
+            what,
+        });
         // Ids are never 0 and wrap only after 4 billion timers.
         self.next_id = self.next_id.wrapping_add(1).max(1);
         Ok(id)

@@ -1,6 +1,7 @@
 //! Raw system calls: the only place with `unsafe` libc calls. One file per
 //! subsystem; the layers above use the safe wrappers here (or `nix`'s).
 pub mod fs;
+pub mod mem;
 pub mod net;
 pub mod proc;
 

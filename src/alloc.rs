@@ -1,0 +1,257 @@
+//! `Small`: the global allocator of `upscript`, and so of Lua (mlua's
+//! allocator calls Rust's). An idle service's anonymous memory is mostly its
+//! heap, and musl's malloc (mallocng) kept about three times the live bytes
+//! resident after start-up (a group per size class, slots spread over pages,
+//! freed groups kept): see docs/design.md, "Memory".
+//!
+//! Simple segregated storage, for a single-threaded process that allocates a
+//! few thousand small objects:
+//! - A request of at most `SMALL` bytes is rounded up to one of 32 size
+//!   classes (steps of `G` up to `8 * G`, then four per doubling: at most 25%
+//!   lost) and carved from 64 KiB chunks of address space in order, so a page
+//!   is resident only once something was put on it. A freed block goes on its
+//!   class's free list and is reused first. No header: Rust passes the size
+//!   back on `dealloc` and `realloc`.
+//! - A larger request is its own `mmap`, grown with `mremap` and given back
+//!   with `munmap` when freed: the inflated sources, parser buffers, big
+//!   tables and I/O buffers leave nothing behind.
+//!
+//! A spin lock makes it sound if a thread ever allocates; there is no
+//! contention in upscript, which has one thread.
+use std::alloc::{GlobalAlloc, Layout};
+use std::cell::UnsafeCell;
+use std::ptr::null_mut;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The size-class granularity and alignment: what malloc guarantees.
+const G: usize = 2 * std::mem::size_of::<usize>();
+/// Up to this, a request is a small block; above, its own mapping.
+pub const SMALL: usize = 2048;
+/// Address space taken at a time for small blocks (resident only as used).
+const CHUNK: usize = 64 * 1024;
+const PAGE: usize = 4096;
+const CLASSES: usize = 32;
+
+/// A size class: (index, block size). `size` is 1..=SMALL.
+fn class(size: usize) -> (usize, usize) {
+    if size <= 8 * G {
+        let i = size.div_ceil(G);
+        (i - 1, i * G)
+    } else {
+        // b = floor(log2(size - 1)) >= log2(8 * G); steps of 2^(b-2).
+        let b = (usize::BITS - 1 - (size - 1).leading_zeros()) as usize;
+        let step = 1 << (b - 2);
+        let rounded = (size + step - 1) & !(step - 1);
+        let lin_log = (8 * G).trailing_zeros() as usize;
+        (8 + 4 * (b - lin_log) + (rounded >> (b - 2)) - 5, rounded)
+    }
+}
+
+struct State {
+    free: [*mut u8; CLASSES],
+    next: usize,
+    end: usize,
+}
+
+pub struct Small {
+    lock: AtomicBool,
+    state: UnsafeCell<State>,
+}
+
+// SAFETY: the state is only touched with the lock held.
+unsafe impl Sync for Small {}
+
+impl Default for Small {
+    fn default() -> Small {
+        Small::new()
+    }
+}
+
+impl Small {
+    pub const fn new() -> Small {
+        Small {
+            lock: AtomicBool::new(false),
+            state: UnsafeCell::new(State {
+                free: [null_mut(); CLASSES],
+                next: 0,
+                end: 0,
+            }),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        while self
+            .lock
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            std::hint::spin_loop();
+        }
+        // SAFETY: the lock is held.
+        let r = f(unsafe { &mut *self.state.get() });
+        self.lock.store(false, Ordering::Release);
+        r
+    }
+}
+
+fn is_small(l: &Layout) -> bool {
+    l.size() <= SMALL && l.align() <= G
+}
+
+fn pages(size: usize) -> usize {
+    (size + PAGE - 1) & !(PAGE - 1)
+}
+
+unsafe fn map(len: usize) -> *mut u8 {
+    let p = libc::mmap(
+        null_mut(),
+        len,
+        libc::PROT_READ | libc::PROT_WRITE,
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+        -1,
+        0,
+    );
+    if p == libc::MAP_FAILED {
+        null_mut()
+    } else {
+        p.cast()
+    }
+}
+
+unsafe impl GlobalAlloc for Small {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        if !is_small(&l) {
+            // Page-aligned; a larger alignment is not needed by anything here.
+            return if l.align() <= PAGE {
+                map(pages(l.size()))
+            } else {
+                null_mut()
+            };
+        }
+        let (i, size) = class(l.size().max(1));
+        self.with(|s| {
+            let p = s.free[i];
+            if !p.is_null() {
+                s.free[i] = *p.cast::<*mut u8>();
+                return p;
+            }
+            if s.end - s.next < size {
+                let c = map(CHUNK);
+                if c.is_null() {
+                    return c;
+                }
+                s.next = c as usize;
+                s.end = s.next + CHUNK;
+            }
+            let p = s.next as *mut u8;
+            s.next += size;
+            p
+        })
+    }
+
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        let p = self.alloc(l);
+        // A fresh mapping is zero already: do not touch its pages.
+        if !p.is_null() && is_small(&l) {
+            p.write_bytes(0, l.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        if !is_small(&l) {
+            libc::munmap(p.cast(), pages(l.size()));
+            return;
+        }
+        let (i, _) = class(l.size().max(1));
+        self.with(|s| {
+            *p.cast::<*mut u8>() = s.free[i];
+            s.free[i] = p;
+        })
+    }
+
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        let nl = Layout::from_size_align_unchecked(new, l.align());
+        match (is_small(&l), is_small(&nl)) {
+            (true, true) if class(l.size().max(1)).0 == class(new.max(1)).0 => return p,
+            (false, false) => {
+                let q = libc::mremap(p.cast(), pages(l.size()), pages(new), libc::MREMAP_MAYMOVE);
+                return if q == libc::MAP_FAILED {
+                    null_mut()
+                } else {
+                    q.cast()
+                };
+            }
+            _ => {}
+        }
+        let q = self.alloc(nl);
+        if !q.is_null() {
+            std::ptr::copy_nonoverlapping(p, q, l.size().min(new));
+            self.dealloc(p, l);
+        }
+        q
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_cover_every_small_size_in_order() {
+        let mut last = class(1);
+        assert_eq!(last, (0, G));
+        for size in 1..=SMALL {
+            let (i, s) = class(size);
+            assert!(s >= size && s % G == 0, "{size} -> {s}");
+            assert!(
+                s - size <= (size / 4).max(G - 1),
+                "{size} -> {s}: too much lost"
+            );
+            assert!(i < CLASSES);
+            assert!(i == last.0 || i == last.0 + 1, "{size}: index jumps");
+            assert!(i != last.0 || s == last.1, "{size}: one index, two sizes");
+            last = (i, s);
+        }
+        assert_eq!(class(SMALL).1, SMALL);
+    }
+
+    #[test]
+    fn blocks_are_reused_aligned_and_large_ones_mapped() {
+        let a = Small::new();
+        unsafe {
+            let l = Layout::from_size_align(40, 8).unwrap();
+            let p = a.alloc(l);
+            assert_eq!(p as usize % G, 0);
+            p.write_bytes(7, 40);
+            a.dealloc(p, l);
+            assert_eq!(
+                a.alloc(Layout::from_size_align(33, 8).unwrap()),
+                p,
+                "same class reused"
+            );
+            // Grows in place within a class, moves (keeping the bytes) beyond it.
+            let q = a.alloc(Layout::from_size_align(100, 8).unwrap());
+            q.write_bytes(9, 100);
+            let q = a.realloc(q, Layout::from_size_align(100, 8).unwrap(), 5000);
+            assert_eq!(q as usize % PAGE, 0);
+            assert!((0..100).all(|k| *q.add(k) == 9));
+            let q = a.realloc(q, Layout::from_size_align(5000, 8).unwrap(), 70_000);
+            assert!((0..100).all(|k| *q.add(k) == 9));
+            let q = a.realloc(q, Layout::from_size_align(70_000, 8).unwrap(), 24);
+            assert!((0..24).all(|k| *q.add(k) == 9));
+            a.dealloc(q, Layout::from_size_align(24, 8).unwrap());
+            let z = a.alloc_zeroed(Layout::from_size_align(64, 8).unwrap());
+            assert!((0..64).all(|k| *z.add(k) == 0));
+            // Many blocks: past one chunk, all distinct and writable.
+            let l = Layout::from_size_align(1000, 8).unwrap();
+            let ps: Vec<_> = (0..200).map(|_| a.alloc(l)).collect();
+            for (k, p) in ps.iter().enumerate() {
+                p.write_bytes(k as u8, 1000);
+            }
+            for (k, p) in ps.iter().enumerate() {
+                assert_eq!(*p.add(999), k as u8);
+            }
+        }
+    }
+}
