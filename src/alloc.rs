@@ -14,7 +14,12 @@
 //!   back on `dealloc` and `realloc`.
 //! - A larger request is its own `mmap`, grown with `mremap` and given back
 //!   with `munmap` when freed: the inflated sources, parser buffers, big
-//!   tables and I/O buffers leave nothing behind.
+//!   tables and I/O buffers leave nothing behind. While a script starts, a
+//!   few freed mappings (`CACHED`) are kept for the next request of the
+//!   same number of pages: Lua's parser grows and frees arrays of a few KiB
+//!   by the hundred, and a map + unmap for each cost a Fennel script's start
+//!   about 400 system calls and their page faults. `release_cached` (called
+//!   when the script settles, before its first idle wait) unmaps them.
 //!
 //! A spin lock makes it sound if a thread ever allocates; there is no
 //! contention in upscript, which has one thread.
@@ -47,10 +52,19 @@ fn class(size: usize) -> (usize, usize) {
     }
 }
 
+/// Freed large mappings kept for reuse: at most this many, each at most
+/// `CACHE_MAX` bytes.
+const CACHED: usize = 8;
+const CACHE_MAX: usize = 256 * 1024;
+
 struct State {
     free: [*mut u8; CLASSES],
     next: usize,
     end: usize,
+    /// Freed large mappings: (address, length in bytes); 0 is an empty slot.
+    cache: [(usize, usize); CACHED],
+    /// Whether freed large mappings are kept (until `release_cached`).
+    caching: bool,
 }
 
 pub struct Small {
@@ -75,7 +89,56 @@ impl Small {
                 free: [null_mut(); CLASSES],
                 next: 0,
                 end: 0,
+                cache: [(0, 0); CACHED],
+                caching: true,
             }),
+        }
+    }
+
+    /// Unmaps the freed large mappings kept for reuse, and keeps no more:
+    /// start-up is over.
+    pub fn release_cached(&self) {
+        let cache = self.with(|s| {
+            s.caching = false;
+            std::mem::replace(&mut s.cache, [(0, 0); CACHED])
+        });
+        for (at, len) in cache {
+            if at != 0 {
+                // SAFETY: a mapping of ours that nothing uses any more.
+                unsafe { libc::munmap(at as *mut libc::c_void, len) };
+            }
+        }
+    }
+
+    /// A large block of `len` bytes (whole pages): a kept mapping of that
+    /// length if there is one (`true`: its bytes are not zero), else a new one.
+    unsafe fn alloc_large(&self, len: usize) -> (*mut u8, bool) {
+        let kept = self.with(|s| {
+            let slot = s.cache.iter_mut().find(|c| c.1 == len)?;
+            Some(std::mem::replace(slot, (0, 0)).0 as *mut u8)
+        });
+        match kept {
+            Some(p) => (p, true),
+            None => (map(len), false),
+        }
+    }
+
+    /// Gives back a large block of `len` bytes (whole pages), or keeps it.
+    unsafe fn dealloc_large(&self, p: *mut u8, len: usize) {
+        let evicted = self.with(|s| {
+            if !s.caching || len > CACHE_MAX {
+                return Some((p as usize, len));
+            }
+            let slot = match s.cache.iter_mut().find(|c| c.0 == 0) {
+                Some(free) => free,
+                // Full: the first goes (they are all recent enough).
+                None => &mut s.cache[0],
+            };
+            let old = std::mem::replace(slot, (p as usize, len));
+            (old.0 != 0).then_some(old)
+        });
+        if let Some((at, len)) = evicted {
+            libc::munmap(at as *mut libc::c_void, len);
         }
     }
 
@@ -123,7 +186,7 @@ unsafe impl GlobalAlloc for Small {
         if !is_small(&l) {
             // Page-aligned; a larger alignment is not needed by anything here.
             return if l.align() <= PAGE {
-                map(pages(l.size()))
+                self.alloc_large(pages(l.size())).0
             } else {
                 null_mut()
             };
@@ -150,9 +213,16 @@ unsafe impl GlobalAlloc for Small {
     }
 
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        if !is_small(&l) && l.align() <= PAGE {
+            // A fresh mapping is zero already: do not touch its pages.
+            let (p, kept) = self.alloc_large(pages(l.size()));
+            if kept {
+                p.write_bytes(0, l.size());
+            }
+            return p;
+        }
         let p = self.alloc(l);
-        // A fresh mapping is zero already: do not touch its pages.
-        if !p.is_null() && is_small(&l) {
+        if !p.is_null() {
             p.write_bytes(0, l.size());
         }
         p
@@ -160,7 +230,7 @@ unsafe impl GlobalAlloc for Small {
 
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         if !is_small(&l) {
-            libc::munmap(p.cast(), pages(l.size()));
+            self.dealloc_large(p, pages(l.size()));
             return;
         }
         let (i, _) = class(l.size().max(1));
@@ -191,6 +261,34 @@ unsafe impl GlobalAlloc for Small {
         }
         q
     }
+}
+
+/// upscript's allocator (src/main.rs installs it as the global one through
+/// `Global`), here so that the event loop can `release_cached` it.
+static GLOBAL: Small = Small::new();
+
+/// The global allocator: `GLOBAL`.
+pub struct Global;
+
+unsafe impl GlobalAlloc for Global {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        GLOBAL.alloc(l)
+    }
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        GLOBAL.alloc_zeroed(l)
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        GLOBAL.dealloc(p, l)
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        GLOBAL.realloc(p, l, new)
+    }
+}
+
+/// Start-up is over (the script settles): the large mappings kept for
+/// reuse are given back, and no more are kept.
+pub fn release_cached() {
+    GLOBAL.release_cached();
 }
 
 #[cfg(test)]
@@ -241,6 +339,21 @@ mod tests {
             let q = a.realloc(q, Layout::from_size_align(70_000, 8).unwrap(), 24);
             assert!((0..24).all(|k| *q.add(k) == 9));
             a.dealloc(q, Layout::from_size_align(24, 8).unwrap());
+            // A freed large block is kept and handed out again, zeroed when
+            // asked; after release_cached, freed blocks are unmapped.
+            let big = Layout::from_size_align(3 * PAGE, 8).unwrap();
+            let b = a.alloc(big);
+            b.write_bytes(5, big.size());
+            a.dealloc(b, big);
+            let c = a.alloc_zeroed(big);
+            assert_eq!(c, b, "a kept mapping of that size is reused");
+            assert!((0..big.size()).all(|k| *c.add(k) == 0));
+            a.dealloc(c, big);
+            a.release_cached();
+            let d = a.alloc(Layout::from_size_align(3 * PAGE, 8).unwrap());
+            assert!(a.with(|s| s.cache.iter().all(|c| c.0 == 0)));
+            a.dealloc(d, big);
+            assert!(a.with(|s| s.cache.iter().all(|c| c.0 == 0)), "nothing kept once released");
             let z = a.alloc_zeroed(Layout::from_size_align(64, 8).unwrap());
             assert!((0..64).all(|k| *z.add(k) == 0));
             // Many blocks: past one chunk, all distinct and writable.

@@ -6,7 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 
 /// Lua's memory too: it returns what start-up freed (src/alloc.rs).
 #[global_allocator]
-static ALLOC: upd::alloc::Small = upd::alloc::Small::new();
+static ALLOC: upd::alloc::Global = upd::alloc::Global;
 
 fn main() {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();

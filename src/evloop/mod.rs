@@ -433,6 +433,7 @@ impl Loop {
         if ms != 0 && std::mem::take(&mut self.settle) {
             // Right before blocking: what runs between here and the wait is
             // all that is mapped again before the next wake-up.
+            crate::alloc::release_cached();
             let page = crate::sys::mem::page_size();
             crate::sys::mem::drop_unused_stack(page);
             crate::sys::mem::drop_code_pages(page);
