@@ -20,7 +20,11 @@ pub fn new_state() -> Result<Lua> {
         function(&lua, binding!(|lua, ()| crate::core::module(lua)))?,
     )?;
     let loaders: Table = package.get("loaders")?;
-    loaders.raw_push(function(&lua, binding!(search_embedded))?)?;
+    // Right after `package.preload`: the embedded library is found without
+    // first trying ten paths on disk (cwd included) for each module, and a
+    // stray `./upd.lua` cannot stand in for it. Fennel sources being edited
+    // still win: the launcher puts fennel.path's searcher before this one.
+    loaders.raw_insert(2, function(&lua, binding!(search_embedded))?)?;
     Ok(lua)
 }
 
