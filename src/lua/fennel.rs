@@ -32,7 +32,7 @@ enum Inflater {
 impl Inflater {
     fn start(m: embed::Module) -> io::Result<Inflater> {
         if sys::online_cpus() > 1 && std::env::var_os("UPD_INFLATE_HERE").is_none() {
-            let (pipe, pid) = sys::fork_producer(|out| {
+            let forked = sys::fork_producer(|out| {
                 // Not io::copy: its kernel-copy machinery for files costs
                 // kilobytes of code, for a pipe it could not use anyway.
                 let Ok(mut r) = m.reader() else { return false };
@@ -44,8 +44,11 @@ impl Inflater {
                         _ => return false,
                     }
                 }
-            })?;
-            return Ok(Inflater::Child(Some(std::fs::File::from(OwnedFd::from(pipe))), pid));
+            });
+            // No fork (a process limit, no memory): inflate here instead.
+            if let Ok((pipe, pid)) = forked {
+                return Ok(Inflater::Child(Some(std::fs::File::from(OwnedFd::from(pipe))), pid));
+            }
         }
         Ok(Inflater::Here(m.reader()?))
     }
