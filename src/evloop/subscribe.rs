@@ -6,16 +6,20 @@
 //! always end on the latest snapshot.
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
 
+use crate::sys::fs as sfs;
 use crate::tree::{self, Node};
 
 /// One inotify read; events for other entries just fill it and are ignored.
 const EVENT_BUF: usize = 4096;
+/// The largest inotify event: its header and a name of up to 255 bytes,
+/// NUL-terminated (the kernel pads names to 16 bytes at most this much).
+const MAX_EVENT: usize = 16 + 256;
 
 /// A handler to call: `(subscription id, callback, snapshot, changed keys)`.
 pub struct Change {
@@ -31,12 +35,23 @@ struct Watched {
     last: Option<std::rc::Rc<Node>>,
     /// `(subscription id, callback)`
     subs: Vec<(u32, u32)>,
+    /// `.<name>/` kept open between reads (see `tree::read_at`) while
+    /// `name` is published (see `Subscriptions::rootfd`).
+    dot: Option<OwnedFd>,
 }
 
 pub struct Subscriptions {
     root: PathBuf,
     inotify: Option<Inotify>,
     watch: Option<WatchDescriptor>,
+    /// The root, kept open while a watched name is published (the last read
+    /// of it found it): reads start from it, an `open` and a `close` fewer
+    /// each. Not longer: an open fd on a removed directory holds back its
+    /// `IN_DELETE_SELF` (for every watcher) until it is closed, and a root
+    /// is removed only once empty, so the removal of a published name
+    /// (`IN_DELETE`, a read that finds it absent) closes it first. While
+    /// open, it keeps a tmpfs mounted there busy (it unmounts lazily only).
+    rootfd: Option<OwnedFd>,
     names: Vec<Watched>,
     next_id: u32,
 }
@@ -47,6 +62,7 @@ impl Subscriptions {
             root,
             inotify: None,
             watch: None,
+            rootfd: None,
             names: Vec::new(),
             next_id: 1,
         }
@@ -69,6 +85,7 @@ impl Subscriptions {
                 dirty: true,
                 last: None,
                 subs: vec![(id, cb)],
+                dot: None,
             }),
         }
         Ok(id)
@@ -184,7 +201,10 @@ impl Subscriptions {
                     }
                 }
             }
-            if n == 0 {
+            // Room was left for another event of any size: the queue was
+            // empty (the fd is polled level-triggered: what comes later
+            // wakes the next poll). Saves the read that would say EAGAIN.
+            if n == 0 || (n + 1) * MAX_EVENT <= EVENT_BUF {
                 break;
             }
         }
@@ -197,6 +217,10 @@ impl Subscriptions {
         if lost_watch {
             if let (Some(ino), Some(wd)) = (self.inotify.as_mut(), self.watch.take()) {
                 let _ = ino.watches().remove(wd);
+            }
+            self.rootfd = None;
+            for w in &mut self.names {
+                w.dot = None;
             }
             self.mark_all();
             let _ = self.ensure_watch();
@@ -211,9 +235,26 @@ impl Subscriptions {
                 continue;
             }
             w.dirty = false;
-            let new = match tree::read(&self.root, &w.name) {
-                Ok(n) => n,
+            if self.rootfd.is_none() {
+                // Opened after the watch was made: a root replaced in
+                // between is reported to the watch. Without it (out of
+                // fds, no root), the read opens the root by path.
+                self.rootfd = sfs::cstr(self.root.as_os_str().as_bytes())
+                    .and_then(|p| sfs::open_dir(&p))
+                    .ok();
+            }
+            let new = match &self.rootfd {
+                Some(fd) => tree::read_at(&self.root, sfs::fd_ref(fd), &w.name, &mut w.dot),
+                None => tree::read(&self.root, &w.name),
+            };
+            let new = match new {
+                Ok(Some(n)) => Some(n),
+                Ok(None) => {
+                    w.dot = None;
+                    None
+                }
                 Err(e) => {
+                    w.dot = None;
                     log(&format!("subscribe {}: {}", w.name, e));
                     continue;
                 }
@@ -229,6 +270,9 @@ impl Subscriptions {
                     });
                 }
             }
+        }
+        if self.names.iter().all(|w| w.dot.is_none()) {
+            self.rootfd = None;
         }
     }
 }

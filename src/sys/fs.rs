@@ -68,8 +68,10 @@ fn owned(fd: RawFd) -> OwnedFd {
 /// itself, which the administrator chose.
 pub fn open_dir(path: &CStr) -> io::Result<OwnedFd> {
     let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
-    // SAFETY: `path` is a valid NUL-terminated string.
-    cvt(unsafe { libc::open(path.as_ptr(), flags) }).map(owned)
+    // `openat`, not `open`: musl's `open` follows an `O_CLOEXEC` open with
+    // an `fcntl` (for kernels older than 2.6.23), a syscall for nothing.
+    // SAFETY: a NUL-terminated string; AT_FDCWD resolves it like `open`.
+    cvt(unsafe { libc::openat(libc::AT_FDCWD, path.as_ptr(), flags) }).map(owned)
 }
 
 /// Opens the directory `name` inside `dir`; a symlink there is `ELOOP`
@@ -195,6 +197,14 @@ pub fn read_full(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<usize> {
         at += n;
     }
     Ok(at)
+}
+
+/// One `read` (retried on `EINTR`): for a file that does not change, a
+/// count below `buf.len()` is its end, and the second `read` that
+/// `read_full` would make to see the 0 is saved.
+pub fn read_once(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: valid fd and a writable buffer of the length passed.
+    retry_eintr(|| unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
 }
 
 /// `stat` of a path, following symlinks (only for the root itself, which

@@ -868,8 +868,33 @@ pub fn read_path(root: &Path, name: &str, path: &[&str]) -> Result<Option<Node>,
     let Some(rootfd) = open_root("read", root)? else {
         return Ok(None);
     };
-    let rootfd = fd_ref(&rootfd);
-    let dotname = c(&dot(name));
+    read_open(root, fd_ref(&rootfd), name, path, &mut None)
+}
+
+/// A reader that reads the same services again and again (a subscriber)
+/// keeps the root open (`rootfd`, opened from `root`, which only names it
+/// in messages) and `.<name>/` too (`dot`, filled in here): two `open`s and
+/// two `close`s fewer per read. A `dot` kept from an earlier read may be a
+/// `.<name>/` removed since (a withdraw): no generation opens in it, and it
+/// is opened afresh.
+pub fn read_at(
+    root: &Path,
+    rootfd: BorrowedFd,
+    name: &str,
+    dot: &mut Option<OwnedFd>,
+) -> Result<Option<Node>, TreeError> {
+    check_name("read", name)?;
+    read_open(root, rootfd, name, &[], dot)
+}
+
+/// `read_at` of `path` (its keys checked) in service `name` (checked).
+fn read_open(
+    root: &Path,
+    rootfd: BorrowedFd,
+    name: &str,
+    path: &[&str],
+    dot: &mut Option<OwnedFd>,
+) -> Result<Option<Node>, TreeError> {
     let mut last = 0;
     for _ in 0..READ_ATTEMPTS {
         let generation = match read_link("read", root, rootfd, name)? {
@@ -877,8 +902,8 @@ pub fn read_path(root: &Path, name: &str, path: &[&str]) -> Result<Option<Node>,
             Link::Generation(g) => g,
         };
         last = generation;
-        let (dotfd, genfd) = match open_generation(rootfd, &dotname, generation) {
-            Ok(fds) => fds,
+        let genfd = match open_generation(rootfd, name, dot, generation) {
+            Ok(fd) => fd,
             Err(ReadErr::Fail(m)) => return Err(TreeError(format!("read {name}: {m}"))),
             Err(ReadErr::Vanished) => match read_link("read", root, rootfd, name)? {
                 Link::Generation(g) if g == generation => {
@@ -891,14 +916,7 @@ pub fn read_path(root: &Path, name: &str, path: &[&str]) -> Result<Option<Node>,
             },
         };
         let result = read_in(fd_ref(&genfd), path);
-        let whole = still_linked(
-            root,
-            rootfd,
-            name,
-            fd_ref(&dotfd),
-            generation,
-            fd_ref(&genfd),
-        )?;
+        let whole = still_linked(root, rootfd, name, generation, fd_ref(&genfd))?;
         match result {
             Ok(n) if whole => return Ok(n),
             Err(ReadErr::Fail(m)) => return Err(TreeError(format!("read {name}: {m}"))),
@@ -914,17 +932,34 @@ pub fn read_path(root: &Path, name: &str, path: &[&str]) -> Result<Option<Node>,
 }
 
 /// Whether generation `g` (open as `genfd`) was whole during the whole read
-/// that just ended: a generation never changes once linked and is deleted
-/// only by the publish that links the one after next, so it was whole if
-/// the link now names `g` or `g + 1` and `.<name>/g` is still the directory
-/// that was read (not a new one after a withdraw and fresh publishes).
-/// Deleted entries are not always an `ENOENT` for the reader: a directory
-/// being emptied just lists fewer entries. Hence this check after each read.
+/// that just ended. Deleted entries are not always an `ENOENT` for the
+/// reader (a directory being emptied just lists fewer entries), hence this
+/// check after each read. A generation never changes once linked, and a
+/// generation directory is never renamed once it has its number; it is
+/// deleted only
+/// - by the publish that links the one after next (`g + 2`): then the link
+///   names `g + 2` or later, so the first test fails; or it names `g` or
+///   `g + 1` again only after a withdraw and fresh publishes, and then:
+/// - by a withdraw, which removes all of `.<name>/`, `g` included, while it
+///   holds `.<name>/`'s lock; a publisher waiting for that lock starts
+///   again in a new `.<name>/` once it has it (`lock_service_dir`). So no
+///   link to a new generation `g` or `g + 1` exists before our `g` is
+///   removed, and a removed directory has no links left: `fstat` says
+///   `st_nlink == 0` (the second test). Comparing inodes through `.<name>/`
+///   is not needed: an `fstat` of what we read tells it directly;
+/// - by a publish cleaning up generations other than its new and current
+///   one: `g` was then not current when that publish locked, i.e. the link
+///   had already moved past it (first test), or `g` was a leftover never
+///   linked (not one a reader follows).
+///
+/// A withdraw killed half-way through removing `.<name>/`, a publish killed
+/// half-way through deleting `g`, and a new publish reaching `g + 1` in what
+/// is left could pass both tests with `g` torn; comparing inodes would not
+/// see it either.
 fn still_linked(
     root: &Path,
     rootfd: BorrowedFd,
     name: &str,
-    dotfd: BorrowedFd,
     g: u64,
     genfd: BorrowedFd,
 ) -> Result<bool, TreeError> {
@@ -932,15 +967,7 @@ fn still_linked(
         Link::Generation(now) if now == g || now == g.saturating_add(1) => {}
         _ => return Ok(false),
     }
-    // `dotfd` was opened before the read: if `.<name>` was withdrawn and
-    // made again meanwhile, it is the old (removed) one and `g` in it is
-    // gone, so this still tells.
-    let same = (|| {
-        let read = sfs::fstat(genfd).ok()?;
-        let now = sfs::stat_at(dotfd, &c(itoa(g).as_str())).ok()?;
-        Some(read.ino == now.ino && read.dev == now.dev)
-    })();
-    Ok(same == Some(true))
+    Ok(matches!(sfs::fstat(genfd), Ok(m) if m.nlink > 0))
 }
 
 fn io_read(e: io::Error, path: &[&str], what: &str) -> ReadErr {
@@ -951,16 +978,27 @@ fn io_read(e: io::Error, path: &[&str], what: &str) -> ReadErr {
     }
 }
 
-/// Opens `.<name>` and generation `generation` in it.
+/// Opens generation `generation` in `.<name>/`, through `dot` when it holds
+/// `.<name>/` from an earlier read (if that fails, `dot` may be one that a
+/// withdraw removed: it is opened afresh), else opening it into `dot`.
 fn open_generation(
     rootfd: BorrowedFd,
-    dotname: &CStr,
+    name: &str,
+    dot: &mut Option<OwnedFd>,
     generation: u64,
-) -> Result<(OwnedFd, OwnedFd), ReadErr> {
-    let dotfd = sfs::open_dir_at(rootfd, dotname).map_err(|e| io_read(e, &[], "cannot open"))?;
-    let genfd = sfs::open_dir_at(fd_ref(&dotfd), &c(itoa(generation).as_str()))
+) -> Result<OwnedFd, ReadErr> {
+    let gname = c(itoa(generation).as_str());
+    if let Some(d) = dot.as_ref() {
+        if let Ok(fd) = sfs::open_dir_at(fd_ref(d), &gname) {
+            return Ok(fd);
+        }
+        *dot = None;
+    }
+    let d = sfs::open_dir_at(rootfd, &c_dot(name)).map_err(|e| io_read(e, &[], "cannot open"))?;
+    let fd = sfs::open_dir_at(fd_ref(&d), &gname)
         .map_err(|e| io_read(e, &[], "cannot open generation"))?;
-    Ok((dotfd, genfd))
+    *dot = Some(d);
+    Ok(fd)
 }
 
 /// Reads the node at `path` in the generation open as `genfd`.
@@ -1086,28 +1124,38 @@ fn read_value(
     budget: &mut Budget,
 ) -> Result<Vec<u8>, ReadErr> {
     let fd = sfs::open_file_at(dir, name).map_err(|e| io_read(e, path, "cannot open"))?;
-    let m = sfs::fstat(fd_ref(&fd)).map_err(|e| io_read(e, path, "cannot stat"))?;
-    if m.kind != Kind::File {
-        return Err(ReadErr::Fail(format!(
-            "refusing {}: not a regular file",
-            show_path(path)
-        )));
-    }
-    let too_big = || {
-        ReadErr::Fail(format!(
-            "value at {} is larger than {MAX_VALUE} bytes",
-            show_path(path)
-        ))
+    let fd = fd_ref(&fd);
+    // The listing (or `lstat`) said regular file; a linked generation never
+    // changes, so one `read` shorter than the buffer is the whole value: no
+    // `fstat` for its size and no second `read` to see the end. A special
+    // file planted after the listing is opened `O_NONBLOCK` (it cannot stall
+    // us) and can only give bytes, which whoever can plant it could as well
+    // have put in a regular file.
+    let mut small = [0u8; 4096];
+    let got = sfs::read_once(fd, &mut small).map_err(|e| io_read(e, path, "cannot read"))?;
+    let mut v = if got < small.len() {
+        small[..got].to_vec()
+    } else {
+        let m = sfs::fstat(fd).map_err(|e| io_read(e, path, "cannot stat"))?;
+        if m.kind != Kind::File {
+            return Err(ReadErr::Fail(format!(
+                "refusing {}: not a regular file",
+                show_path(path)
+            )));
+        }
+        // The value and its newline.
+        if m.size > MAX_VALUE as u64 + 1 {
+            return Err(ReadErr::Fail(format!(
+                "value at {} is larger than {MAX_VALUE} bytes",
+                show_path(path)
+            )));
+        }
+        let mut v = vec![0u8; (m.size as usize).max(got)];
+        v[..got].copy_from_slice(&small);
+        let n = sfs::read_full(fd, &mut v[got..]).map_err(|e| io_read(e, path, "cannot read"))?;
+        v.truncate(got + n);
+        v
     };
-    let cap = MAX_VALUE + 1; // the value and its newline
-    if m.size > cap as u64 {
-        return Err(too_big());
-    }
-    // Exactly the size `fstat` gave: a linked generation never changes, so
-    // one read (no second one to see the end) is enough.
-    let mut v = vec![0u8; m.size as usize];
-    let n = sfs::read_full(fd_ref(&fd), &mut v).map_err(|e| io_read(e, path, "cannot read"))?;
-    v.truncate(n);
     if v.last() == Some(&b'\n') {
         v.pop();
     }
@@ -1264,6 +1312,40 @@ mod tests {
             publish(r, "s", &a, &PUBLIC).unwrap();
         });
         assert_eq!(read(&root, "s").unwrap(), Some(a));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_kept_reader_sees_a_withdraw_and_a_republish() {
+        let root = tmp("reader");
+        let a = tree(&[("x", "1")]);
+        publish(&root, "s", &a, &PUBLIC).unwrap();
+        let rootfd = open_root("read", &root).unwrap().unwrap();
+        let rootfd = fd_ref(&rootfd);
+        let mut dot = None;
+        assert_eq!(read_at(&root, rootfd, "s", &mut dot).unwrap(), Some(a));
+        assert!(dot.is_some(), ".s kept open");
+        // What the reader opened: generation 1 of the first `.s`.
+        let gen1 = open_generation(rootfd, "s", &mut dot, 1).ok().unwrap();
+        assert!(still_linked(&root, rootfd, "s", 1, fd_ref(&gen1)).unwrap());
+        // Withdrawn and published again up to the same generation number,
+        // in a new `.s`: the link names 1 again, but not the directory read.
+        let b = tree(&[("x", "2")]);
+        elsewhere(&root, |r| {
+            assert!(withdraw(r, "s").unwrap());
+            assert_eq!(read(r, "s").unwrap(), None);
+            assert_eq!(publish(r, "s", &b, &PUBLIC).unwrap(), 1);
+        });
+        assert!(!still_linked(&root, rootfd, "s", 1, fd_ref(&gen1)).unwrap());
+        // The kept `.s` is the removed one: opened afresh.
+        assert_eq!(read_at(&root, rootfd, "s", &mut dot).unwrap(), Some(b));
+        // Gone: `None`, and a value over the read buffer is read whole.
+        withdraw(&root, "s").unwrap();
+        assert_eq!(read_at(&root, rootfd, "s", &mut dot).unwrap(), None);
+        let big = "v".repeat(10_000);
+        let c = tree(&[("big", big.as_str()), ("edge", &big[..4095])]);
+        publish(&root, "s", &c, &PUBLIC).unwrap();
+        assert_eq!(read_at(&root, rootfd, "s", &mut dot).unwrap(), Some(c));
         std::fs::remove_dir_all(&root).unwrap();
     }
 
