@@ -4,16 +4,17 @@
 //! $UPD_ROOT/eth0 -> .eth0/7        the only symlink ever followed
 //! $UPD_ROOT/.eth0/6/...            previous generation, kept for readers
 //! $UPD_ROOT/.eth0/7/...            current generation: one file per value
-//! $UPD_ROOT/.eth0/8.tmp/...        staging (a publish in progress)
+//! $UPD_ROOT/.eth0/8/...            the next one, being built (not linked yet)
 //! $UPD_ROOT/.eth0/link.tmp         the new symlink, just before the flip
 //! ```
 //!
-//! Publish builds the next generation in staging (hard-linking values that
-//! did not change from the current one), renames it into place, then renames
-//! a fresh symlink over `<name>`: readers see the old tree or the new one,
-//! never a mix. Staging and the temporary link live inside `.<name>/`, so no
-//! service's leftovers can collide with another service's names. Publishers
-//! of one service serialise on an `flock` of `.<name>/`.
+//! Publish builds the next generation in place (hard-linking values that
+//! did not change from the current one): readers only follow `<name>`, so
+//! an unlinked generation is invisible to them. Then it renames a fresh
+//! symlink over `<name>`: readers see the old tree or the new one, never a
+//! mix. The temporary link lives inside `.<name>/`, so no service's
+//! leftovers can collide with another service's names. Publishers of one
+//! service serialise on an `flock` of `.<name>/`.
 //!
 //! Every path below the root is opened relative to a directory fd with
 //! `O_NOFOLLOW`; the symlink `<name>` is read with `readlinkat` and only its
@@ -56,7 +57,6 @@ impl PublishOpts {
 /// How many times a reader starts over when the generation it was reading
 /// is deleted under it (two publishes during one read).
 const READ_ATTEMPTS: usize = 5;
-const STAGING_SUFFIX: &str = ".tmp";
 const LINK_TMP: &str = "link.tmp";
 
 fn errno(e: &io::Error) -> i32 {
@@ -204,7 +204,7 @@ fn id(m: &sfs::Meta) -> (u64, u64) {
 
 /// Replaces service `name`'s published tree with `tree` (a directory node)
 /// atomically; returns the new generation number. On any error the previous
-/// snapshot is untouched and no staging is left behind.
+/// snapshot is untouched and no partial generation is left behind.
 pub fn publish(root: &Path, name: &str, tree: &Node, opts: &PublishOpts) -> Result<u64, TreeError> {
     check_name("publish", name)?;
     let entries = match tree {
@@ -287,7 +287,7 @@ fn publish_cached(
         .filter(|_| opts.private == c.private)
         .map(|t| (t, c.stamp));
     // A directory's link count is 2 + its subdirectories: if it is what we
-    // left, no staging was added (a leftover `link.tmp`, not a directory,
+    // left, no generation was added (a leftover `link.tmp`, not a directory,
     // is handled where the link is made). File systems that do not count
     // (btrfs says 1) just always take the listing.
     let gens = match c.prev {
@@ -409,16 +409,13 @@ fn publish_locked(
         match parse_generation(entry.to_bytes()) {
             Some(g) => newest = newest.max(g),
             None => remove_entry(dotfd, entry, kind_hint(*kind), 0)
-                .map_err(|e| fail("cannot remove leftover staging", e))?,
+                .map_err(|e| fail("cannot remove a leftover", e))?,
         }
     }
     let next = newest
         .checked_add(1)
         .ok_or_else(|| TreeError(format!("publish {name}: generation numbers exhausted")))?;
-    let mut num = itoa(next);
-    let gen_name = c(num.as_str());
-    num.push_str(STAGING_SUFFIX);
-    let staging = c(num.as_str());
+    let gen_name = c(itoa(next).as_str());
     // The current generation is opened only when a value may be shared
     // (with `known`, when one is equal): a publish that changes every
     // value never touches it.
@@ -434,20 +431,34 @@ fn publish_locked(
         _ => None,
     };
 
+    // Built in place, not in a staging directory renamed afterwards (a
+    // rename fewer before the flip): nothing follows an unlinked generation.
+    // Files stay open until after the flip, so their `close`s do not delay
+    // it either (at most `DEFER_CLOSE` of them: bounded fds).
+    let mut open_fds = Vec::new();
     let built = (|| {
-        let newfd = sfs::mkdir_at(dotfd, &staging, opts.dir_mode())
-            .map_err(|e| fail("cannot create the staging directory", e))?;
+        let newfd = sfs::mkdir_at(dotfd, &gen_name, opts.dir_mode())
+            .or_else(|e| {
+                // A killed publisher's, not seen when the listing was
+                // skipped: never linked (we hold the lock and the link
+                // names `current`), so nobody reads it.
+                if errno(&e) != libc::EEXIST {
+                    return Err(e);
+                }
+                remove_entry(dotfd, &gen_name, None, 0)?;
+                sfs::mkdir_at(dotfd, &gen_name, opts.dir_mode())
+            })
+            .map_err(|e| fail("cannot create the generation directory", e))?;
         let mut path = Vec::new();
-        build_dir(fd_ref(&newfd), &mut old, known, entries, opts, &mut path)
+        build_dir(fd_ref(&newfd), &mut old, known, entries, opts, &mut path, &mut open_fds)
             .map_err(|(p, what, e)| fail(&format!("{what} {}", show_path(&p)), e))?;
-        sfs::rename_at(dotfd, &staging, dotfd, &gen_name)
-            .map_err(|e| fail("cannot rename the staging directory", e))?;
         Ok(newfd)
     })();
     let newfd = match built {
         Ok(fd) => fd,
         Err(e) => {
-            let _ = remove_entry(dotfd, &staging, None, 0);
+            drop(open_fds);
+            let _ = remove_entry(dotfd, &gen_name, None, 0);
             return Err(e);
         }
     };
@@ -472,13 +483,14 @@ fn publish_locked(
             sfs::rename_at(dotfd, &link_tmp, rootfd, &c(name))
                 .map_err(|e| fail("cannot replace the symlink", e))
         });
+    drop(open_fds);
     if let Err(e) = flipped {
         let _ = sfs::unlink_at(dotfd, &link_tmp, false);
         let _ = remove_entry(dotfd, &gen_name, Some(true), 0);
         return Err(e);
     }
-    // After the rename (which sets the change time), and after the flip:
-    // nothing here delays subscribers.
+    // After the last entry was made in it (which set its change time), and
+    // after the flip: nothing here delays subscribers.
     let new_stamp = sfs::fstat(fd_ref(&newfd))
         .map(|m| stamp(&m))
         .unwrap_or_default();
@@ -581,6 +593,10 @@ fn kind_hint(k: Kind) -> Option<bool> {
 
 type BuildErr<'a> = (Vec<&'a str>, &'static str, io::Error);
 
+/// Files and directories of a new generation whose `close` waits until
+/// after the flip; beyond this many they are closed at once.
+const DEFER_CLOSE: usize = 16;
+
 /// A directory of the current generation, opened on first use. At the top
 /// (`stamp` given) it is used only if it is still the directory this
 /// process renamed into place (see `Cached::stamp`).
@@ -617,7 +633,13 @@ fn build_dir<'a>(
     entries: &'a std::collections::BTreeMap<String, Node>,
     opts: &PublishOpts,
     path: &mut Vec<&'a str>,
+    open_fds: &mut Vec<OwnedFd>,
 ) -> Result<(), BuildErr<'a>> {
+    fn keep(open_fds: &mut Vec<OwnedFd>, fd: OwnedFd) {
+        if open_fds.len() < DEFER_CLOSE {
+            open_fds.push(fd);
+        }
+    }
     for (k, node) in entries {
         path.push(k);
         let ck = c(k);
@@ -643,6 +665,7 @@ fn build_dir<'a>(
                         .map_err(|e| (path.clone(), "cannot create", e))?;
                     sfs::write2(fd_ref(&f), v, b"\n")
                         .map_err(|e| (path.clone(), "cannot write", e))?;
+                    keep(open_fds, f);
                 }
             }
             Node::Dir(m) => {
@@ -663,7 +686,8 @@ fn build_dir<'a>(
                     stamp: None,
                     fd: None,
                 };
-                build_dir(fd_ref(&sub), &mut oldsub, subknown.flatten(), m, opts, path)?;
+                build_dir(fd_ref(&sub), &mut oldsub, subknown.flatten(), m, opts, path, open_fds)?;
+                keep(open_fds, sub);
             }
         }
         path.pop();
@@ -1346,6 +1370,50 @@ mod tests {
         let c = tree(&[("big", big.as_str()), ("edge", &big[..4095])]);
         publish(&root, "s", &c, &PUBLIC).unwrap();
         assert_eq!(read_at(&root, rootfd, "s", &mut dot).unwrap(), Some(c));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_killed_publishers_generation_is_never_linked() {
+        // A publisher killed while building leaves `.s/<next>`: a numbered
+        // directory never linked, with anything in it.
+        let root = tmp("killed");
+        let list = |root: &Path| {
+            let mut l: Vec<_> = std::fs::read_dir(root.join(".s"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            l.sort();
+            l
+        };
+        let plant = |root: &Path, g: &str| {
+            std::fs::create_dir_all(root.join(".s").join(g)).unwrap();
+            std::fs::write(root.join(".s").join(g).join("junk"), b"x\n").unwrap();
+        };
+        publish(&root, "s", &tree(&[("x", "1")]), &PUBLIC).unwrap();
+        publish(&root, "s", &tree(&[("x", "2")]), &PUBLIC).unwrap();
+        // Seen in the link count: listed, skipped over, deleted.
+        plant(&root, "3");
+        let c = tree(&[("x", "3")]);
+        assert_eq!(publish(&root, "s", &c, &PUBLIC).unwrap(), 4);
+        assert_eq!(read(&root, "s").unwrap(), Some(c));
+        assert_eq!(list(&root), vec!["2", "4"]);
+        // Not seen (the link count is what we left: the previous generation
+        // went meanwhile): the next number is taken, the leftover replaced.
+        std::fs::remove_dir_all(root.join(".s/2")).unwrap();
+        plant(&root, "5");
+        let d = tree(&[("x", "4")]);
+        assert_eq!(publish(&root, "s", &d, &PUBLIC).unwrap(), 5);
+        assert_eq!(read(&root, "s").unwrap(), Some(d));
+        assert_eq!(list(&root), vec!["4", "5"]);
+        // The long way (no memory) too.
+        plant(&root, "6");
+        let e = tree(&[("x", "5")]);
+        elsewhere(&root, |r| {
+            assert_eq!(publish(r, "s", &e, &PUBLIC).unwrap(), 7);
+        });
+        assert_eq!(read(&root, "s").unwrap(), Some(e));
+        assert_eq!(list(&root), vec!["5", "7"]);
         std::fs::remove_dir_all(&root).unwrap();
     }
 
