@@ -364,6 +364,8 @@ impl Loop {
     /// Waits for at most `timeout` seconds (forever if `None` and no timer),
     /// reads every ready source and appends what the script must hear.
     pub fn wait(&mut self, timeout: Option<f64>, out: &mut Vec<Event>) -> std::io::Result<()> {
+        // The handlers of the last wait's changes have run by now.
+        self.subs.close_deferred();
         let now = sys::monotonic();
         let ms = if !self.pending.is_empty() || self.subs.any_dirty() {
             0

@@ -52,6 +52,9 @@ pub struct Subscriptions {
     /// (`IN_DELETE`, a read that finds it absent) closes it first. While
     /// open, it keeps a tmpfs mounted there busy (it unmounts lazily only).
     rootfd: Option<OwnedFd>,
+    /// The fds of the snapshots just read, closed after their handlers ran
+    /// (`close_deferred`) so that the handlers do not wait for the `close`s.
+    closing: Vec<OwnedFd>,
     names: Vec<Watched>,
     next_id: u32,
 }
@@ -63,6 +66,7 @@ impl Subscriptions {
             inotify: None,
             watch: None,
             rootfd: None,
+            closing: Vec::new(),
             names: Vec::new(),
             next_id: 1,
         }
@@ -227,6 +231,11 @@ impl Subscriptions {
         }
     }
 
+    /// Closes what the last `changes` kept open: once its handlers ran.
+    pub fn close_deferred(&mut self) {
+        self.closing.clear();
+    }
+
     /// Reads every dirty name and reports the handlers to call. A read error
     /// keeps the last snapshot (it is logged through `log`).
     pub fn changes(&mut self, out: &mut Vec<Change>, log: &mut dyn FnMut(&str)) {
@@ -244,7 +253,13 @@ impl Subscriptions {
                     .ok();
             }
             let new = match &self.rootfd {
-                Some(fd) => tree::read_at(&self.root, sfs::fd_ref(fd), &w.name, &mut w.dot),
+                Some(fd) => tree::read_at(
+                    &self.root,
+                    sfs::fd_ref(fd),
+                    &w.name,
+                    &mut w.dot,
+                    &mut self.closing,
+                ),
                 None => tree::read(&self.root, &w.name),
             };
             let new = match new {

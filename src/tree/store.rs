@@ -871,9 +871,11 @@ enum ReadErr {
     Fail(String),
 }
 
-struct Budget {
+struct Budget<'c> {
     entries: usize,
     bytes: usize,
+    /// Where the fds of values read go (see `read_at`).
+    closing: &'c mut Vec<OwnedFd>,
 }
 
 /// Reads the node at key path `path` (already split, each a key) of service
@@ -892,7 +894,7 @@ pub fn read_path(root: &Path, name: &str, path: &[&str]) -> Result<Option<Node>,
     let Some(rootfd) = open_root("read", root)? else {
         return Ok(None);
     };
-    read_open(root, fd_ref(&rootfd), name, path, &mut None)
+    read_open(root, fd_ref(&rootfd), name, path, &mut None, &mut Vec::new())
 }
 
 /// A reader that reads the same services again and again (a subscriber)
@@ -900,15 +902,25 @@ pub fn read_path(root: &Path, name: &str, path: &[&str]) -> Result<Option<Node>,
 /// in messages) and `.<name>/` too (`dot`, filled in here): two `open`s and
 /// two `close`s fewer per read. A `dot` kept from an earlier read may be a
 /// `.<name>/` removed since (a withdraw): no generation opens in it, and it
-/// is opened afresh.
+/// is opened afresh. The fds of what was read are moved to `closing` (up to
+/// `DEFER_CLOSE` in all) instead of closed: the caller drops them once the
+/// snapshot has been acted upon, and the `close`s do not delay that.
 pub fn read_at(
     root: &Path,
     rootfd: BorrowedFd,
     name: &str,
     dot: &mut Option<OwnedFd>,
+    closing: &mut Vec<OwnedFd>,
 ) -> Result<Option<Node>, TreeError> {
     check_name("read", name)?;
-    read_open(root, rootfd, name, &[], dot)
+    read_open(root, rootfd, name, &[], dot, closing)
+}
+
+/// Keeps `fd` for a later `close` if `closing` has room, else closes it now.
+fn defer_close(closing: &mut Vec<OwnedFd>, fd: OwnedFd) {
+    if closing.len() < DEFER_CLOSE {
+        closing.push(fd);
+    }
 }
 
 /// `read_at` of `path` (its keys checked) in service `name` (checked).
@@ -918,6 +930,7 @@ fn read_open(
     name: &str,
     path: &[&str],
     dot: &mut Option<OwnedFd>,
+    closing: &mut Vec<OwnedFd>,
 ) -> Result<Option<Node>, TreeError> {
     let mut last = 0;
     for _ in 0..READ_ATTEMPTS {
@@ -939,8 +952,9 @@ fn read_open(
                 _ => continue,
             },
         };
-        let result = read_in(fd_ref(&genfd), path);
+        let result = read_in(fd_ref(&genfd), path, closing);
         let whole = still_linked(root, rootfd, name, generation, fd_ref(&genfd))?;
+        defer_close(closing, genfd);
         match result {
             Ok(n) if whole => return Ok(n),
             Err(ReadErr::Fail(m)) => return Err(TreeError(format!("read {name}: {m}"))),
@@ -1026,10 +1040,15 @@ fn open_generation(
 }
 
 /// Reads the node at `path` in the generation open as `genfd`.
-fn read_in(genfd: BorrowedFd, path: &[&str]) -> Result<Option<Node>, ReadErr> {
+fn read_in(
+    genfd: BorrowedFd,
+    path: &[&str],
+    closing: &mut Vec<OwnedFd>,
+) -> Result<Option<Node>, ReadErr> {
     let mut budget = Budget {
         entries: 0,
         bytes: 0,
+        closing,
     };
     let Some((last, parents)) = path.split_last() else {
         return read_dir_node(genfd, &[], &mut budget).map(Some);
@@ -1147,8 +1166,8 @@ fn read_value(
     path: &[&str],
     budget: &mut Budget,
 ) -> Result<Vec<u8>, ReadErr> {
-    let fd = sfs::open_file_at(dir, name).map_err(|e| io_read(e, path, "cannot open"))?;
-    let fd = fd_ref(&fd);
+    let owned = sfs::open_file_at(dir, name).map_err(|e| io_read(e, path, "cannot open"))?;
+    let fd = fd_ref(&owned);
     // The listing (or `lstat`) said regular file; a linked generation never
     // changes, so one `read` shorter than the buffer is the whole value: no
     // `fstat` for its size and no second `read` to see the end. A special
@@ -1183,6 +1202,7 @@ fn read_value(
     if v.last() == Some(&b'\n') {
         v.pop();
     }
+    defer_close(budget.closing, owned);
     budget.bytes += v.len();
     if budget.bytes > MAX_BYTES {
         return Err(ReadErr::Fail(format!(
@@ -1347,8 +1367,11 @@ mod tests {
         let rootfd = open_root("read", &root).unwrap().unwrap();
         let rootfd = fd_ref(&rootfd);
         let mut dot = None;
-        assert_eq!(read_at(&root, rootfd, "s", &mut dot).unwrap(), Some(a));
+        let mut closing = Vec::new();
+        assert_eq!(read_at(&root, rootfd, "s", &mut dot, &mut closing).unwrap(), Some(a));
         assert!(dot.is_some(), ".s kept open");
+        assert_eq!(closing.len(), 2, "the value and the generation, closed later");
+        closing.clear();
         // What the reader opened: generation 1 of the first `.s`.
         let gen1 = open_generation(rootfd, "s", &mut dot, 1).ok().unwrap();
         assert!(still_linked(&root, rootfd, "s", 1, fd_ref(&gen1)).unwrap());
@@ -1362,14 +1385,20 @@ mod tests {
         });
         assert!(!still_linked(&root, rootfd, "s", 1, fd_ref(&gen1)).unwrap());
         // The kept `.s` is the removed one: opened afresh.
-        assert_eq!(read_at(&root, rootfd, "s", &mut dot).unwrap(), Some(b));
+        assert_eq!(read_at(&root, rootfd, "s", &mut dot, &mut closing).unwrap(), Some(b));
         // Gone: `None`, and a value over the read buffer is read whole.
         withdraw(&root, "s").unwrap();
-        assert_eq!(read_at(&root, rootfd, "s", &mut dot).unwrap(), None);
+        assert_eq!(read_at(&root, rootfd, "s", &mut dot, &mut closing).unwrap(), None);
         let big = "v".repeat(10_000);
         let c = tree(&[("big", big.as_str()), ("edge", &big[..4095])]);
         publish(&root, "s", &c, &PUBLIC).unwrap();
-        assert_eq!(read_at(&root, rootfd, "s", &mut dot).unwrap(), Some(c));
+        assert_eq!(read_at(&root, rootfd, "s", &mut dot, &mut closing).unwrap(), Some(c));
+        // At most DEFER_CLOSE fds wait for their close.
+        let many: Vec<(String, String)> = (0..40).map(|i| (i.to_string(), "v".into())).collect();
+        let many: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        publish(&root, "s", &tree(&many), &PUBLIC).unwrap();
+        assert_eq!(read_at(&root, rootfd, "s", &mut dot, &mut closing).unwrap(), Some(tree(&many)));
+        assert_eq!(closing.len(), DEFER_CLOSE);
         std::fs::remove_dir_all(&root).unwrap();
     }
 
