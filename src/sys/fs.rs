@@ -286,9 +286,11 @@ pub fn symlink_at(target: &CStr, dir: BorrowedFd, name: &CStr) -> io::Result<()>
 }
 
 /// The target of the symlink `name` in `dir`; `EINVAL` if it is not a symlink.
-/// Targets longer than 4095 bytes are `ENAMETOOLONG`.
+/// Targets of 512 bytes or more are `ENAMETOOLONG`: upd's own links are at
+/// most 277 (`.`, a 255-byte name, `/`, 20 digits), and a small buffer on
+/// the stack spares a zeroed 4 KiB allocation on every read of a snapshot.
 pub fn readlink_at(dir: BorrowedFd, name: &CStr) -> io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; 4096];
+    let mut buf = [0u8; 512];
     // SAFETY: valid fd, NUL-terminated name, and a buffer of the length passed.
     let n = unsafe {
         libc::readlinkat(
@@ -305,8 +307,7 @@ pub fn readlink_at(dir: BorrowedFd, name: &CStr) -> io::Result<Vec<u8>> {
     if n >= buf.len() {
         return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
     }
-    buf.truncate(n);
-    Ok(buf)
+    Ok(buf[..n].to_vec())
 }
 
 /// `renameat`: atomically replaces `new` (a file or symlink, or an empty
@@ -506,6 +507,13 @@ mod tests {
         assert_eq!(s, "hello\n");
         symlink_at(&c("a"), r, &c("l")).unwrap();
         assert_eq!(readlink_at(r, &c("l")).unwrap(), b"a");
+        let long = "x".repeat(600);
+        symlink_at(&c(&long), r, &c("long")).unwrap();
+        assert_eq!(
+            readlink_at(r, &c("long")).unwrap_err().raw_os_error(),
+            Some(libc::ENAMETOOLONG)
+        );
+        unlink_at(r, &c("long"), false).unwrap();
         assert_eq!(
             readlink_at(r, &c("a")).unwrap_err().raw_os_error(),
             Some(libc::EINVAL)
