@@ -106,6 +106,9 @@ impl Subscriptions {
         let (_, cb) = w.subs.remove(si);
         if w.subs.is_empty() {
             self.names.remove(wi);
+            if self.names.iter().all(|w| w.dot.is_none()) {
+                self.rootfd = None;
+            }
         }
         Some(cb)
     }
@@ -361,6 +364,33 @@ mod tests {
         assert!(refresh(&mut last, Some(Node::Dir(m))).is_some(), "changed");
         assert!(refresh(&mut last, None).is_some(), "gone");
         assert!(last.is_none());
+    }
+
+    #[test]
+    fn the_root_stays_open_only_while_a_watched_name_is_published() {
+        let dir = std::env::temp_dir().join(format!("upd-subs-open-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut s = Subscriptions::new(dir.clone());
+        let a = s.subscribe("svc", 1).unwrap();
+        let b = s.subscribe("other", 2).unwrap();
+        let mut out = Vec::new();
+        s.changes(&mut out, &mut |m| panic!("{m}"));
+        assert!(s.rootfd.is_none(), "nothing published: nothing kept open");
+        let mut m = BTreeMap::new();
+        m.insert("a".to_string(), val("1"));
+        tree::publish(&dir, "svc", &Node::Dir(m), &tree::PublishOpts::default()).unwrap();
+        s.mark_all();
+        s.changes(&mut out, &mut |m| panic!("{m}"));
+        assert_eq!(out.len(), 1);
+        assert!(s.rootfd.is_some() && s.names[0].dot.is_some());
+        assert!(!s.closing.is_empty());
+        s.close_deferred();
+        assert!(s.closing.is_empty());
+        s.unsubscribe(b);
+        assert!(s.rootfd.is_some());
+        s.unsubscribe(a);
+        assert!(s.rootfd.is_none(), "the last subscription gone");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
