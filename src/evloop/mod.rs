@@ -364,8 +364,6 @@ impl Loop {
     /// Waits for at most `timeout` seconds (forever if `None` and no timer),
     /// reads every ready source and appends what the script must hear.
     pub fn wait(&mut self, timeout: Option<f64>, out: &mut Vec<Event>) -> std::io::Result<()> {
-        // The handlers of the last wait's changes have run by now.
-        self.subs.close_deferred();
         let now = sys::monotonic();
         let ms = if !self.pending.is_empty() || self.subs.any_dirty() {
             0
@@ -392,7 +390,9 @@ impl Loop {
             srcs.push(s);
         };
         add(self.sigfd.as_raw_fd(), libc::POLLIN, Src::Signals);
-        if let Some(fd) = self.subs.fd() {
+        // Also closes what the last wait's changes kept open: their
+        // handlers have run by now.
+        if let Some(fd) = self.subs.poll_fd() {
             add(fd, libc::POLLIN, Src::Inotify);
         }
         if let Some(m) = &self.netlink {

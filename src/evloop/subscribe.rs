@@ -53,7 +53,7 @@ pub struct Subscriptions {
     /// open, it keeps a tmpfs mounted there busy (it unmounts lazily only).
     rootfd: Option<OwnedFd>,
     /// The fds of the snapshots just read, closed after their handlers ran
-    /// (`close_deferred`) so that the handlers do not wait for the `close`s.
+    /// (`poll_fd`) so that the handlers do not wait for the `close`s.
     closing: Vec<OwnedFd>,
     names: Vec<Watched>,
     next_id: u32,
@@ -74,6 +74,8 @@ impl Subscriptions {
 
     /// Subscribes `cb` to `name`; it runs at the next step if `name` exists.
     pub fn subscribe(&mut self, name: &str, cb: u32) -> io::Result<u32> {
+        // Checked by the binding: `tree::read_at` relies on it.
+        debug_assert!(tree::validate_name(name.as_bytes()).is_ok(), "{name}");
         self.ensure_watch()?;
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1).max(1);
@@ -143,8 +145,11 @@ impl Subscriptions {
         Ok(())
     }
 
-    /// The fd to poll, once something was subscribed.
-    pub fn fd(&self) -> Option<RawFd> {
+    /// The fd to poll, once something was subscribed; called just before
+    /// the loop waits, so it first closes what the last `changes` kept
+    /// open (their handlers have run).
+    pub fn poll_fd(&mut self) -> Option<RawFd> {
+        self.closing.clear();
         if self.names.is_empty() {
             return None;
         }
@@ -234,12 +239,8 @@ impl Subscriptions {
         }
     }
 
-    /// Closes what the last `changes` kept open: once its handlers ran.
-    pub fn close_deferred(&mut self) {
-        self.closing.clear();
-    }
-
-    /// Reads every dirty name and reports the handlers to call. A read error
+    /// Reads every dirty name and reports the handlers to call.
+    #[inline(never)] // not into `Loop::wait`: smaller for the routers A read error
     /// keeps the last snapshot (it is logged through `log`).
     pub fn changes(&mut self, out: &mut Vec<Change>, log: &mut dyn FnMut(&str)) {
         for w in &mut self.names {
@@ -384,8 +385,8 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert!(s.rootfd.is_some() && s.names[0].dot.is_some());
         assert!(!s.closing.is_empty());
-        s.close_deferred();
-        assert!(s.closing.is_empty());
+        assert!(s.poll_fd().is_some());
+        assert!(s.closing.is_empty(), "closed before the loop waits");
         s.unsubscribe(b);
         assert!(s.rootfd.is_some());
         s.unsubscribe(a);
@@ -400,12 +401,12 @@ mod tests {
         let a = s.subscribe("eth0", 10).unwrap();
         let b = s.subscribe("eth0", 11).unwrap();
         assert!(s.any_dirty());
-        assert!(s.fd().is_some());
+        assert!(s.poll_fd().is_some());
         assert_eq!(s.unsubscribe(a), Some(10));
         assert_eq!(s.unsubscribe(a), None);
         assert!(s.is_live(b));
         assert_eq!(s.unsubscribe(b), Some(11));
-        assert!(s.fd().is_none());
+        assert!(s.poll_fd().is_none());
         let _ = std::fs::remove_dir_all(dir);
     }
 }

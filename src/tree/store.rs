@@ -638,11 +638,6 @@ fn build_dir<'a>(
     path: &mut Vec<&'a str>,
     open_fds: &mut Vec<OwnedFd>,
 ) -> Result<(), BuildErr<'a>> {
-    fn keep(open_fds: &mut Vec<OwnedFd>, fd: OwnedFd) {
-        if open_fds.len() < DEFER_CLOSE {
-            open_fds.push(fd);
-        }
-    }
     for (k, node) in entries {
         path.push(k);
         let ck = c(k);
@@ -668,7 +663,7 @@ fn build_dir<'a>(
                         .map_err(|e| (path.clone(), "cannot create", e))?;
                     sfs::write2(fd_ref(&f), v, b"\n")
                         .map_err(|e| (path.clone(), "cannot write", e))?;
-                    keep(open_fds, f);
+                    defer_close(open_fds, f);
                 }
             }
             Node::Dir(m) => {
@@ -690,7 +685,7 @@ fn build_dir<'a>(
                     fd: None,
                 };
                 build_dir(fd_ref(&sub), &mut oldsub, subknown.flatten(), m, opts, path, open_fds)?;
-                keep(open_fds, sub);
+                defer_close(open_fds, sub);
             }
         }
         path.pop();
@@ -908,6 +903,7 @@ pub fn read_path(root: &Path, name: &str, path: &[&str]) -> Result<Option<Node>,
 /// is opened afresh. The fds of what was read are moved to `closing` (up to
 /// `DEFER_CLOSE` in all) instead of closed: the caller drops them once the
 /// snapshot has been acted upon, and the `close`s do not delay that.
+/// `name` must be valid (a subscription checks it once, when made).
 pub fn read_at(
     root: &Path,
     rootfd: BorrowedFd,
@@ -915,7 +911,6 @@ pub fn read_at(
     dot: &mut Option<OwnedFd>,
     closing: &mut Vec<OwnedFd>,
 ) -> Result<Option<Node>, TreeError> {
-    check_name("read", name)?;
     read_open(root, rootfd, name, &[], dot, closing)
 }
 
@@ -926,7 +921,7 @@ fn defer_close(closing: &mut Vec<OwnedFd>, fd: OwnedFd) {
     }
 }
 
-/// `read_at` of `path` (its keys checked) in service `name` (checked).
+/// `read_at` of `path` (its keys checked).
 fn read_open(
     root: &Path,
     rootfd: BorrowedFd,
@@ -1182,13 +1177,8 @@ fn read_value(
     let mut v = if got < small.len() {
         small[..got].to_vec()
     } else {
+        // Its size (the kind was the listing's, as above).
         let m = sfs::fstat(fd).map_err(|e| io_read(e, path, "cannot stat"))?;
-        if m.kind != Kind::File {
-            return Err(ReadErr::Fail(format!(
-                "refusing {}: not a regular file",
-                show_path(path)
-            )));
-        }
         // The value and its newline.
         if m.size > MAX_VALUE as u64 + 1 {
             return Err(ReadErr::Fail(format!(
