@@ -499,6 +499,34 @@ fn subscribe_sees_creation_change_and_deletion() {
 }
 
 #[test]
+fn subscribe_follows_a_withdraw_and_a_root_made_again() {
+    // The subscriber keeps the root and `.svc` open between reads: a new
+    // `.svc` (withdraw, publish) and a new root must still be seen.
+    let root = temp_root("subscribe-again");
+    let mut s = Script::start("subscribe.lua", &["svc", "end", "1"], root.clone());
+    s.expect("subscribed");
+    std::thread::sleep(Duration::from_millis(100));
+    // An empty root removed: nothing to read, only the watch tells.
+    std::fs::remove_dir_all(&root).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    tree::publish(&root, "svc", &value_tree("1"), &PublishOpts::default()).unwrap();
+    assert_eq!(s.expect("sub "), "sub 1 changed value");
+    tree::withdraw(&root, "svc").unwrap();
+    assert_eq!(s.expect("sub "), "sub gone changed value");
+    tree::publish(&root, "svc", &value_tree("2"), &PublishOpts::default()).unwrap();
+    assert_eq!(s.expect("sub "), "sub 2 changed value");
+    std::fs::remove_dir_all(&root).unwrap();
+    assert_eq!(s.expect("sub "), "sub gone changed value");
+    // Once the root is back (made by the subscriber or by us), publishes
+    // are seen again.
+    std::thread::sleep(Duration::from_millis(100));
+    tree::publish(&root, "svc", &value_tree("end"), &PublishOpts::default()).unwrap();
+    assert_eq!(s.expect("sub "), "sub end changed value");
+    let (st, _) = s.finish();
+    assert!(st.success());
+}
+
+#[test]
 fn subscribe_to_an_existing_service_runs_the_handler_once_at_start() {
     let root = temp_root("subscribe-existing");
     tree::publish(&root, "svc", &value_tree("7"), &PublishOpts::default()).unwrap();

@@ -399,7 +399,9 @@ impl Loop {
             srcs.push(s);
         };
         add(self.sigfd.as_raw_fd(), libc::POLLIN, Src::Signals);
-        if let Some(fd) = self.subs.fd() {
+        // Also closes what the last wait's changes kept open: their
+        // handlers have run by now.
+        if let Some(fd) = self.subs.poll_fd() {
             add(fd, libc::POLLIN, Src::Inotify);
         }
         if let Some(m) = &self.netlink {

@@ -6,16 +6,20 @@
 //! always end on the latest snapshot.
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
 
+use crate::sys::fs as sfs;
 use crate::tree::{self, Node};
 
 /// One inotify read; events for other entries just fill it and are ignored.
 const EVENT_BUF: usize = 4096;
+/// The largest inotify event: its header and a name of up to 255 bytes,
+/// NUL-terminated (the kernel pads names to 16 bytes at most this much).
+const MAX_EVENT: usize = 16 + 256;
 
 /// A handler to call: `(subscription id, callback, snapshot, changed keys)`.
 pub struct Change {
@@ -31,12 +35,26 @@ struct Watched {
     last: Option<std::rc::Rc<Node>>,
     /// `(subscription id, callback)`
     subs: Vec<(u32, u32)>,
+    /// `.<name>/` kept open between reads (see `tree::read_at`) while
+    /// `name` is published (see `Subscriptions::rootfd`).
+    dot: Option<OwnedFd>,
 }
 
 pub struct Subscriptions {
     root: PathBuf,
     inotify: Option<Inotify>,
     watch: Option<WatchDescriptor>,
+    /// The root, kept open while a watched name is published (the last read
+    /// of it found it): reads start from it, an `open` and a `close` fewer
+    /// each. Not longer: an open fd on a removed directory holds back its
+    /// `IN_DELETE_SELF` (for every watcher) until it is closed, and a root
+    /// is removed only once empty, so the removal of a published name
+    /// (`IN_DELETE`, a read that finds it absent) closes it first. While
+    /// open, it keeps a tmpfs mounted there busy (it unmounts lazily only).
+    rootfd: Option<OwnedFd>,
+    /// The fds of the snapshots just read, closed after their handlers ran
+    /// (`poll_fd`) so that the handlers do not wait for the `close`s.
+    closing: Vec<OwnedFd>,
     names: Vec<Watched>,
     next_id: u32,
 }
@@ -47,6 +65,8 @@ impl Subscriptions {
             root,
             inotify: None,
             watch: None,
+            rootfd: None,
+            closing: Vec::new(),
             names: Vec::new(),
             next_id: 1,
         }
@@ -54,6 +74,8 @@ impl Subscriptions {
 
     /// Subscribes `cb` to `name`; it runs at the next step if `name` exists.
     pub fn subscribe(&mut self, name: &str, cb: u32) -> io::Result<u32> {
+        // Checked by the binding: `tree::read_at` relies on it.
+        debug_assert!(tree::validate_name(name.as_bytes()).is_ok(), "{name}");
         self.ensure_watch()?;
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1).max(1);
@@ -69,6 +91,7 @@ impl Subscriptions {
                 dirty: true,
                 last: None,
                 subs: vec![(id, cb)],
+                dot: None,
             }),
         }
         Ok(id)
@@ -85,6 +108,9 @@ impl Subscriptions {
         let (_, cb) = w.subs.remove(si);
         if w.subs.is_empty() {
             self.names.remove(wi);
+            if self.names.iter().all(|w| w.dot.is_none()) {
+                self.rootfd = None;
+            }
         }
         Some(cb)
     }
@@ -119,8 +145,11 @@ impl Subscriptions {
         Ok(())
     }
 
-    /// The fd to poll, once something was subscribed.
-    pub fn fd(&self) -> Option<RawFd> {
+    /// The fd to poll, once something was subscribed; called just before
+    /// the loop waits, so it first closes what the last `changes` kept
+    /// open (their handlers have run).
+    pub fn poll_fd(&mut self) -> Option<RawFd> {
+        self.closing.clear();
         if self.names.is_empty() {
             return None;
         }
@@ -184,7 +213,10 @@ impl Subscriptions {
                     }
                 }
             }
-            if n == 0 {
+            // Room was left for another event of any size: the queue was
+            // empty (the fd is polled level-triggered: what comes later
+            // wakes the next poll). Saves the read that would say EAGAIN.
+            if n == 0 || (n + 1) * MAX_EVENT <= EVENT_BUF {
                 break;
             }
         }
@@ -198,12 +230,17 @@ impl Subscriptions {
             if let (Some(ino), Some(wd)) = (self.inotify.as_mut(), self.watch.take()) {
                 let _ = ino.watches().remove(wd);
             }
+            self.rootfd = None;
+            for w in &mut self.names {
+                w.dot = None;
+            }
             self.mark_all();
             let _ = self.ensure_watch();
         }
     }
 
-    /// Reads every dirty name and reports the handlers to call. A read error
+    /// Reads every dirty name and reports the handlers to call.
+    #[inline(never)] // not into `Loop::wait`: smaller for the routers A read error
     /// keeps the last snapshot (it is logged through `log`).
     pub fn changes(&mut self, out: &mut Vec<Change>, log: &mut dyn FnMut(&str)) {
         for w in &mut self.names {
@@ -211,9 +248,32 @@ impl Subscriptions {
                 continue;
             }
             w.dirty = false;
-            let new = match tree::read(&self.root, &w.name) {
-                Ok(n) => n,
+            if self.rootfd.is_none() {
+                // Opened after the watch was made: a root replaced in
+                // between is reported to the watch. Without it (out of
+                // fds, no root), the read opens the root by path.
+                self.rootfd = sfs::cstr(self.root.as_os_str().as_bytes())
+                    .and_then(|p| sfs::open_dir(&p))
+                    .ok();
+            }
+            let new = match &self.rootfd {
+                Some(fd) => tree::read_at(
+                    &self.root,
+                    sfs::fd_ref(fd),
+                    &w.name,
+                    &mut w.dot,
+                    &mut self.closing,
+                ),
+                None => tree::read(&self.root, &w.name),
+            };
+            let new = match new {
+                Ok(Some(n)) => Some(n),
+                Ok(None) => {
+                    w.dot = None;
+                    None
+                }
                 Err(e) => {
+                    w.dot = None;
                     log(&format!("subscribe {}: {}", w.name, e));
                     continue;
                 }
@@ -229,6 +289,9 @@ impl Subscriptions {
                     });
                 }
             }
+        }
+        if self.names.iter().all(|w| w.dot.is_none()) {
+            self.rootfd = None;
         }
     }
 }
@@ -305,18 +368,45 @@ mod tests {
     }
 
     #[test]
+    fn the_root_stays_open_only_while_a_watched_name_is_published() {
+        let dir = std::env::temp_dir().join(format!("upd-subs-open-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut s = Subscriptions::new(dir.clone());
+        let a = s.subscribe("svc", 1).unwrap();
+        let b = s.subscribe("other", 2).unwrap();
+        let mut out = Vec::new();
+        s.changes(&mut out, &mut |m| panic!("{m}"));
+        assert!(s.rootfd.is_none(), "nothing published: nothing kept open");
+        let mut m = BTreeMap::new();
+        m.insert("a".to_string(), val("1"));
+        tree::publish(&dir, "svc", &Node::Dir(m), &tree::PublishOpts::default()).unwrap();
+        s.mark_all();
+        s.changes(&mut out, &mut |m| panic!("{m}"));
+        assert_eq!(out.len(), 1);
+        assert!(s.rootfd.is_some() && s.names[0].dot.is_some());
+        assert!(!s.closing.is_empty());
+        assert!(s.poll_fd().is_some());
+        assert!(s.closing.is_empty(), "closed before the loop waits");
+        s.unsubscribe(b);
+        assert!(s.rootfd.is_some());
+        s.unsubscribe(a);
+        assert!(s.rootfd.is_none(), "the last subscription gone");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
     fn unsubscribe_returns_the_callback_and_drops_the_name() {
         let dir = std::env::temp_dir().join(format!("upd-subs-{}", std::process::id()));
         let mut s = Subscriptions::new(dir.clone());
         let a = s.subscribe("eth0", 10).unwrap();
         let b = s.subscribe("eth0", 11).unwrap();
         assert!(s.any_dirty());
-        assert!(s.fd().is_some());
+        assert!(s.poll_fd().is_some());
         assert_eq!(s.unsubscribe(a), Some(10));
         assert_eq!(s.unsubscribe(a), None);
         assert!(s.is_live(b));
         assert_eq!(s.unsubscribe(b), Some(11));
-        assert!(s.fd().is_none());
+        assert!(s.poll_fd().is_none());
         let _ = std::fs::remove_dir_all(dir);
     }
 }

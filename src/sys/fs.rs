@@ -68,8 +68,10 @@ fn owned(fd: RawFd) -> OwnedFd {
 /// itself, which the administrator chose.
 pub fn open_dir(path: &CStr) -> io::Result<OwnedFd> {
     let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
-    // SAFETY: `path` is a valid NUL-terminated string.
-    cvt(unsafe { libc::open(path.as_ptr(), flags) }).map(owned)
+    // `openat`, not `open`: musl's `open` follows an `O_CLOEXEC` open with
+    // an `fcntl` (for kernels older than 2.6.23), a syscall for nothing.
+    // SAFETY: a NUL-terminated string; AT_FDCWD resolves it like `open`.
+    cvt(unsafe { libc::openat(libc::AT_FDCWD, path.as_ptr(), flags) }).map(owned)
 }
 
 /// Opens the directory `name` inside `dir`; a symlink there is `ELOOP`
@@ -197,6 +199,14 @@ pub fn read_full(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<usize> {
     Ok(at)
 }
 
+/// One `read` (retried on `EINTR`): for a file that does not change, a
+/// count below `buf.len()` is its end, and the second `read` that
+/// `read_full` would make to see the 0 is saved.
+pub fn read_once(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: valid fd and a writable buffer of the length passed.
+    retry_eintr(|| unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
+}
+
 /// `stat` of a path, following symlinks (only for the root itself, which
 /// the administrator chose): to see whether it was replaced.
 pub fn stat_path(path: &CStr) -> io::Result<Meta> {
@@ -276,9 +286,11 @@ pub fn symlink_at(target: &CStr, dir: BorrowedFd, name: &CStr) -> io::Result<()>
 }
 
 /// The target of the symlink `name` in `dir`; `EINVAL` if it is not a symlink.
-/// Targets longer than 4095 bytes are `ENAMETOOLONG`.
+/// Targets of 512 bytes or more are `ENAMETOOLONG`: upd's own links are at
+/// most 277 (`.`, a 255-byte name, `/`, 20 digits), and a small buffer on
+/// the stack spares a zeroed 4 KiB allocation on every read of a snapshot.
 pub fn readlink_at(dir: BorrowedFd, name: &CStr) -> io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; 4096];
+    let mut buf = [0u8; 512];
     // SAFETY: valid fd, NUL-terminated name, and a buffer of the length passed.
     let n = unsafe {
         libc::readlinkat(
@@ -295,8 +307,7 @@ pub fn readlink_at(dir: BorrowedFd, name: &CStr) -> io::Result<Vec<u8>> {
     if n >= buf.len() {
         return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
     }
-    buf.truncate(n);
-    Ok(buf)
+    Ok(buf[..n].to_vec())
 }
 
 /// `renameat`: atomically replaces `new` (a file or symlink, or an empty
@@ -496,6 +507,13 @@ mod tests {
         assert_eq!(s, "hello\n");
         symlink_at(&c("a"), r, &c("l")).unwrap();
         assert_eq!(readlink_at(r, &c("l")).unwrap(), b"a");
+        let long = "x".repeat(600);
+        symlink_at(&c(&long), r, &c("long")).unwrap();
+        assert_eq!(
+            readlink_at(r, &c("long")).unwrap_err().raw_os_error(),
+            Some(libc::ENAMETOOLONG)
+        );
+        unlink_at(r, &c("long"), false).unwrap();
         assert_eq!(
             readlink_at(r, &c("a")).unwrap_err().raw_os_error(),
             Some(libc::EINVAL)

@@ -13,7 +13,7 @@ pub mod store;
 
 pub use diff::changed_keys;
 pub use key::{validate_key, validate_name, KeyError, MAX_KEY};
-pub use store::{list, publish, read, read_path, withdraw, write_file, PublishOpts};
+pub use store::{list, publish, read, read_at, read_path, withdraw, write_file, PublishOpts};
 
 /// Largest value, in bytes (without the newline added on disk).
 pub const MAX_VALUE: usize = 64 * 1024;

@@ -4,16 +4,17 @@
 //! $UPD_ROOT/eth0 -> .eth0/7        the only symlink ever followed
 //! $UPD_ROOT/.eth0/6/...            previous generation, kept for readers
 //! $UPD_ROOT/.eth0/7/...            current generation: one file per value
-//! $UPD_ROOT/.eth0/8.tmp/...        staging (a publish in progress)
+//! $UPD_ROOT/.eth0/8/...            the next one, being built (not linked yet)
 //! $UPD_ROOT/.eth0/link.tmp         the new symlink, just before the flip
 //! ```
 //!
-//! Publish builds the next generation in staging (hard-linking values that
-//! did not change from the current one), renames it into place, then renames
-//! a fresh symlink over `<name>`: readers see the old tree or the new one,
-//! never a mix. Staging and the temporary link live inside `.<name>/`, so no
-//! service's leftovers can collide with another service's names. Publishers
-//! of one service serialise on an `flock` of `.<name>/`.
+//! Publish builds the next generation in place (hard-linking values that
+//! did not change from the current one): readers only follow `<name>`, so
+//! an unlinked generation is invisible to them. Then it renames a fresh
+//! symlink over `<name>`: readers see the old tree or the new one, never a
+//! mix. The temporary link lives inside `.<name>/`, so no service's
+//! leftovers can collide with another service's names. Publishers of one
+//! service serialise on an `flock` of `.<name>/`.
 //!
 //! Every path below the root is opened relative to a directory fd with
 //! `O_NOFOLLOW`; the symlink `<name>` is read with `readlinkat` and only its
@@ -56,7 +57,6 @@ impl PublishOpts {
 /// How many times a reader starts over when the generation it was reading
 /// is deleted under it (two publishes during one read).
 const READ_ATTEMPTS: usize = 5;
-const STAGING_SUFFIX: &str = ".tmp";
 const LINK_TMP: &str = "link.tmp";
 
 fn errno(e: &io::Error) -> i32 {
@@ -134,7 +134,10 @@ fn read_link(op: &str, root: &Path, rootfd: BorrowedFd, name: &str) -> Result<Li
 /// `<name>` still names our generation (another publisher or a withdraw
 /// changes one of them; then the entry is dropped and the publish takes the
 /// long way). No fd is kept: an open fd would pin the file system (a tmpfs
-/// could not be unmounted while any publisher lives).
+/// could not be unmounted while any publisher lives), and any fd on the
+/// root or below holds back the root's `IN_DELETE_SELF` until it is closed:
+/// every subscriber would miss a root removed and made again for as long as
+/// an idle publisher lives (it saves 2 `open`s per publish, not worth it).
 struct Cached {
     root: std::path::PathBuf,
     name: String,
@@ -204,7 +207,7 @@ fn id(m: &sfs::Meta) -> (u64, u64) {
 
 /// Replaces service `name`'s published tree with `tree` (a directory node)
 /// atomically; returns the new generation number. On any error the previous
-/// snapshot is untouched and no staging is left behind.
+/// snapshot is untouched and no partial generation is left behind.
 pub fn publish(root: &Path, name: &str, tree: &Node, opts: &PublishOpts) -> Result<u64, TreeError> {
     check_name("publish", name)?;
     let entries = match tree {
@@ -287,7 +290,7 @@ fn publish_cached(
         .filter(|_| opts.private == c.private)
         .map(|t| (t, c.stamp));
     // A directory's link count is 2 + its subdirectories: if it is what we
-    // left, no staging was added (a leftover `link.tmp`, not a directory,
+    // left, no generation was added (a leftover `link.tmp`, not a directory,
     // is handled where the link is made). File systems that do not count
     // (btrfs says 1) just always take the listing.
     let gens = match c.prev {
@@ -409,16 +412,13 @@ fn publish_locked(
         match parse_generation(entry.to_bytes()) {
             Some(g) => newest = newest.max(g),
             None => remove_entry(dotfd, entry, kind_hint(*kind), 0)
-                .map_err(|e| fail("cannot remove leftover staging", e))?,
+                .map_err(|e| fail("cannot remove a leftover", e))?,
         }
     }
     let next = newest
         .checked_add(1)
         .ok_or_else(|| TreeError(format!("publish {name}: generation numbers exhausted")))?;
-    let mut num = itoa(next);
-    let gen_name = c(num.as_str());
-    num.push_str(STAGING_SUFFIX);
-    let staging = c(num.as_str());
+    let gen_name = c(itoa(next).as_str());
     // The current generation is opened only when a value may be shared
     // (with `known`, when one is equal): a publish that changes every
     // value never touches it.
@@ -434,20 +434,34 @@ fn publish_locked(
         _ => None,
     };
 
+    // Built in place, not in a staging directory renamed afterwards (a
+    // rename fewer before the flip): nothing follows an unlinked generation.
+    // Files stay open until after the flip, so their `close`s do not delay
+    // it either (at most `DEFER_CLOSE` of them: bounded fds).
+    let mut open_fds = Vec::new();
     let built = (|| {
-        let newfd = sfs::mkdir_at(dotfd, &staging, opts.dir_mode())
-            .map_err(|e| fail("cannot create the staging directory", e))?;
+        let newfd = sfs::mkdir_at(dotfd, &gen_name, opts.dir_mode())
+            .or_else(|e| {
+                // A killed publisher's, not seen when the listing was
+                // skipped: never linked (we hold the lock and the link
+                // names `current`), so nobody reads it.
+                if errno(&e) != libc::EEXIST {
+                    return Err(e);
+                }
+                remove_entry(dotfd, &gen_name, None, 0)?;
+                sfs::mkdir_at(dotfd, &gen_name, opts.dir_mode())
+            })
+            .map_err(|e| fail("cannot create the generation directory", e))?;
         let mut path = Vec::new();
-        build_dir(fd_ref(&newfd), &mut old, known, entries, opts, &mut path)
+        build_dir(fd_ref(&newfd), &mut old, known, entries, opts, &mut path, &mut open_fds)
             .map_err(|(p, what, e)| fail(&format!("{what} {}", show_path(&p)), e))?;
-        sfs::rename_at(dotfd, &staging, dotfd, &gen_name)
-            .map_err(|e| fail("cannot rename the staging directory", e))?;
         Ok(newfd)
     })();
     let newfd = match built {
         Ok(fd) => fd,
         Err(e) => {
-            let _ = remove_entry(dotfd, &staging, None, 0);
+            drop(open_fds);
+            let _ = remove_entry(dotfd, &gen_name, None, 0);
             return Err(e);
         }
     };
@@ -472,13 +486,14 @@ fn publish_locked(
             sfs::rename_at(dotfd, &link_tmp, rootfd, &c(name))
                 .map_err(|e| fail("cannot replace the symlink", e))
         });
+    drop(open_fds);
     if let Err(e) = flipped {
         let _ = sfs::unlink_at(dotfd, &link_tmp, false);
         let _ = remove_entry(dotfd, &gen_name, Some(true), 0);
         return Err(e);
     }
-    // After the rename (which sets the change time), and after the flip:
-    // nothing here delays subscribers.
+    // After the last entry was made in it (which set its change time), and
+    // after the flip: nothing here delays subscribers.
     let new_stamp = sfs::fstat(fd_ref(&newfd))
         .map(|m| stamp(&m))
         .unwrap_or_default();
@@ -581,6 +596,10 @@ fn kind_hint(k: Kind) -> Option<bool> {
 
 type BuildErr<'a> = (Vec<&'a str>, &'static str, io::Error);
 
+/// Files and directories of a new generation whose `close` waits until
+/// after the flip; beyond this many they are closed at once.
+const DEFER_CLOSE: usize = 16;
+
 /// A directory of the current generation, opened on first use. At the top
 /// (`stamp` given) it is used only if it is still the directory this
 /// process renamed into place (see `Cached::stamp`).
@@ -617,6 +636,7 @@ fn build_dir<'a>(
     entries: &'a std::collections::BTreeMap<String, Node>,
     opts: &PublishOpts,
     path: &mut Vec<&'a str>,
+    open_fds: &mut Vec<OwnedFd>,
 ) -> Result<(), BuildErr<'a>> {
     for (k, node) in entries {
         path.push(k);
@@ -643,6 +663,7 @@ fn build_dir<'a>(
                         .map_err(|e| (path.clone(), "cannot create", e))?;
                     sfs::write2(fd_ref(&f), v, b"\n")
                         .map_err(|e| (path.clone(), "cannot write", e))?;
+                    defer_close(open_fds, f);
                 }
             }
             Node::Dir(m) => {
@@ -663,7 +684,8 @@ fn build_dir<'a>(
                     stamp: None,
                     fd: None,
                 };
-                build_dir(fd_ref(&sub), &mut oldsub, subknown.flatten(), m, opts, path)?;
+                build_dir(fd_ref(&sub), &mut oldsub, subknown.flatten(), m, opts, path, open_fds)?;
+                defer_close(open_fds, sub);
             }
         }
         path.pop();
@@ -847,9 +869,11 @@ enum ReadErr {
     Fail(String),
 }
 
-struct Budget {
+struct Budget<'c> {
     entries: usize,
     bytes: usize,
+    /// Where the fds of values read go (see `read_at`).
+    closing: &'c mut Vec<OwnedFd>,
 }
 
 /// Reads the node at key path `path` (already split, each a key) of service
@@ -868,8 +892,44 @@ pub fn read_path(root: &Path, name: &str, path: &[&str]) -> Result<Option<Node>,
     let Some(rootfd) = open_root("read", root)? else {
         return Ok(None);
     };
-    let rootfd = fd_ref(&rootfd);
-    let dotname = c(&dot(name));
+    read_open(root, fd_ref(&rootfd), name, path, &mut None, &mut Vec::new())
+}
+
+/// A reader that reads the same services again and again (a subscriber)
+/// keeps the root open (`rootfd`, opened from `root`, which only names it
+/// in messages) and `.<name>/` too (`dot`, filled in here): two `open`s and
+/// two `close`s fewer per read. A `dot` kept from an earlier read may be a
+/// `.<name>/` removed since (a withdraw): no generation opens in it, and it
+/// is opened afresh. The fds of what was read are moved to `closing` (up to
+/// `DEFER_CLOSE` in all) instead of closed: the caller drops them once the
+/// snapshot has been acted upon, and the `close`s do not delay that.
+/// `name` must be valid (a subscription checks it once, when made).
+pub fn read_at(
+    root: &Path,
+    rootfd: BorrowedFd,
+    name: &str,
+    dot: &mut Option<OwnedFd>,
+    closing: &mut Vec<OwnedFd>,
+) -> Result<Option<Node>, TreeError> {
+    read_open(root, rootfd, name, &[], dot, closing)
+}
+
+/// Keeps `fd` for a later `close` if `closing` has room, else closes it now.
+fn defer_close(closing: &mut Vec<OwnedFd>, fd: OwnedFd) {
+    if closing.len() < DEFER_CLOSE {
+        closing.push(fd);
+    }
+}
+
+/// `read_at` of `path` (its keys checked).
+fn read_open(
+    root: &Path,
+    rootfd: BorrowedFd,
+    name: &str,
+    path: &[&str],
+    dot: &mut Option<OwnedFd>,
+    closing: &mut Vec<OwnedFd>,
+) -> Result<Option<Node>, TreeError> {
     let mut last = 0;
     for _ in 0..READ_ATTEMPTS {
         let generation = match read_link("read", root, rootfd, name)? {
@@ -877,8 +937,8 @@ pub fn read_path(root: &Path, name: &str, path: &[&str]) -> Result<Option<Node>,
             Link::Generation(g) => g,
         };
         last = generation;
-        let (dotfd, genfd) = match open_generation(rootfd, &dotname, generation) {
-            Ok(fds) => fds,
+        let genfd = match open_generation(rootfd, name, dot, generation) {
+            Ok(fd) => fd,
             Err(ReadErr::Fail(m)) => return Err(TreeError(format!("read {name}: {m}"))),
             Err(ReadErr::Vanished) => match read_link("read", root, rootfd, name)? {
                 Link::Generation(g) if g == generation => {
@@ -890,15 +950,9 @@ pub fn read_path(root: &Path, name: &str, path: &[&str]) -> Result<Option<Node>,
                 _ => continue,
             },
         };
-        let result = read_in(fd_ref(&genfd), path);
-        let whole = still_linked(
-            root,
-            rootfd,
-            name,
-            fd_ref(&dotfd),
-            generation,
-            fd_ref(&genfd),
-        )?;
+        let result = read_in(fd_ref(&genfd), path, closing);
+        let whole = still_linked(root, rootfd, name, generation, fd_ref(&genfd))?;
+        defer_close(closing, genfd);
         match result {
             Ok(n) if whole => return Ok(n),
             Err(ReadErr::Fail(m)) => return Err(TreeError(format!("read {name}: {m}"))),
@@ -914,17 +968,34 @@ pub fn read_path(root: &Path, name: &str, path: &[&str]) -> Result<Option<Node>,
 }
 
 /// Whether generation `g` (open as `genfd`) was whole during the whole read
-/// that just ended: a generation never changes once linked and is deleted
-/// only by the publish that links the one after next, so it was whole if
-/// the link now names `g` or `g + 1` and `.<name>/g` is still the directory
-/// that was read (not a new one after a withdraw and fresh publishes).
-/// Deleted entries are not always an `ENOENT` for the reader: a directory
-/// being emptied just lists fewer entries. Hence this check after each read.
+/// that just ended. Deleted entries are not always an `ENOENT` for the
+/// reader (a directory being emptied just lists fewer entries), hence this
+/// check after each read. A generation never changes once linked, and a
+/// generation directory is never renamed once it has its number; it is
+/// deleted only
+/// - by the publish that links the one after next (`g + 2`): then the link
+///   names `g + 2` or later, so the first test fails; or it names `g` or
+///   `g + 1` again only after a withdraw and fresh publishes, and then:
+/// - by a withdraw, which removes all of `.<name>/`, `g` included, while it
+///   holds `.<name>/`'s lock; a publisher waiting for that lock starts
+///   again in a new `.<name>/` once it has it (`lock_service_dir`). So no
+///   link to a new generation `g` or `g + 1` exists before our `g` is
+///   removed, and a removed directory has no links left: `fstat` says
+///   `st_nlink == 0` (the second test). Comparing inodes through `.<name>/`
+///   is not needed: an `fstat` of what we read tells it directly;
+/// - by a publish cleaning up generations other than its new and current
+///   one: `g` was then not current when that publish locked, i.e. the link
+///   had already moved past it (first test), or `g` was a leftover never
+///   linked (not one a reader follows).
+///
+/// A withdraw killed half-way through removing `.<name>/`, a publish killed
+/// half-way through deleting `g`, and a new publish reaching `g + 1` in what
+/// is left could pass both tests with `g` torn; comparing inodes would not
+/// see it either.
 fn still_linked(
     root: &Path,
     rootfd: BorrowedFd,
     name: &str,
-    dotfd: BorrowedFd,
     g: u64,
     genfd: BorrowedFd,
 ) -> Result<bool, TreeError> {
@@ -932,15 +1003,7 @@ fn still_linked(
         Link::Generation(now) if now == g || now == g.saturating_add(1) => {}
         _ => return Ok(false),
     }
-    // `dotfd` was opened before the read: if `.<name>` was withdrawn and
-    // made again meanwhile, it is the old (removed) one and `g` in it is
-    // gone, so this still tells.
-    let same = (|| {
-        let read = sfs::fstat(genfd).ok()?;
-        let now = sfs::stat_at(dotfd, &c(itoa(g).as_str())).ok()?;
-        Some(read.ino == now.ino && read.dev == now.dev)
-    })();
-    Ok(same == Some(true))
+    Ok(matches!(sfs::fstat(genfd), Ok(m) if m.nlink > 0))
 }
 
 fn io_read(e: io::Error, path: &[&str], what: &str) -> ReadErr {
@@ -951,23 +1014,39 @@ fn io_read(e: io::Error, path: &[&str], what: &str) -> ReadErr {
     }
 }
 
-/// Opens `.<name>` and generation `generation` in it.
+/// Opens generation `generation` in `.<name>/`, through `dot` when it holds
+/// `.<name>/` from an earlier read (if that fails, `dot` may be one that a
+/// withdraw removed: it is opened afresh), else opening it into `dot`.
 fn open_generation(
     rootfd: BorrowedFd,
-    dotname: &CStr,
+    name: &str,
+    dot: &mut Option<OwnedFd>,
     generation: u64,
-) -> Result<(OwnedFd, OwnedFd), ReadErr> {
-    let dotfd = sfs::open_dir_at(rootfd, dotname).map_err(|e| io_read(e, &[], "cannot open"))?;
-    let genfd = sfs::open_dir_at(fd_ref(&dotfd), &c(itoa(generation).as_str()))
+) -> Result<OwnedFd, ReadErr> {
+    let gname = c(itoa(generation).as_str());
+    if let Some(d) = dot.as_ref() {
+        if let Ok(fd) = sfs::open_dir_at(fd_ref(d), &gname) {
+            return Ok(fd);
+        }
+        *dot = None;
+    }
+    let d = sfs::open_dir_at(rootfd, &c_dot(name)).map_err(|e| io_read(e, &[], "cannot open"))?;
+    let fd = sfs::open_dir_at(fd_ref(&d), &gname)
         .map_err(|e| io_read(e, &[], "cannot open generation"))?;
-    Ok((dotfd, genfd))
+    *dot = Some(d);
+    Ok(fd)
 }
 
 /// Reads the node at `path` in the generation open as `genfd`.
-fn read_in(genfd: BorrowedFd, path: &[&str]) -> Result<Option<Node>, ReadErr> {
+fn read_in(
+    genfd: BorrowedFd,
+    path: &[&str],
+    closing: &mut Vec<OwnedFd>,
+) -> Result<Option<Node>, ReadErr> {
     let mut budget = Budget {
         entries: 0,
         bytes: 0,
+        closing,
     };
     let Some((last, parents)) = path.split_last() else {
         return read_dir_node(genfd, &[], &mut budget).map(Some);
@@ -1085,32 +1164,38 @@ fn read_value(
     path: &[&str],
     budget: &mut Budget,
 ) -> Result<Vec<u8>, ReadErr> {
-    let fd = sfs::open_file_at(dir, name).map_err(|e| io_read(e, path, "cannot open"))?;
-    let m = sfs::fstat(fd_ref(&fd)).map_err(|e| io_read(e, path, "cannot stat"))?;
-    if m.kind != Kind::File {
-        return Err(ReadErr::Fail(format!(
-            "refusing {}: not a regular file",
-            show_path(path)
-        )));
-    }
-    let too_big = || {
-        ReadErr::Fail(format!(
-            "value at {} is larger than {MAX_VALUE} bytes",
-            show_path(path)
-        ))
+    let owned = sfs::open_file_at(dir, name).map_err(|e| io_read(e, path, "cannot open"))?;
+    let fd = fd_ref(&owned);
+    // The listing (or `lstat`) said regular file; a linked generation never
+    // changes, so one `read` shorter than the buffer is the whole value: no
+    // `fstat` for its size and no second `read` to see the end. A special
+    // file planted after the listing is opened `O_NONBLOCK` (it cannot stall
+    // us) and can only give bytes, which whoever can plant it could as well
+    // have put in a regular file.
+    let mut small = [0u8; 4096];
+    let got = sfs::read_once(fd, &mut small).map_err(|e| io_read(e, path, "cannot read"))?;
+    let mut v = if got < small.len() {
+        small[..got].to_vec()
+    } else {
+        // Its size (the kind was the listing's, as above).
+        let m = sfs::fstat(fd).map_err(|e| io_read(e, path, "cannot stat"))?;
+        // The value and its newline.
+        if m.size > MAX_VALUE as u64 + 1 {
+            return Err(ReadErr::Fail(format!(
+                "value at {} is larger than {MAX_VALUE} bytes",
+                show_path(path)
+            )));
+        }
+        let mut v = vec![0u8; (m.size as usize).max(got)];
+        v[..got].copy_from_slice(&small);
+        let n = sfs::read_full(fd, &mut v[got..]).map_err(|e| io_read(e, path, "cannot read"))?;
+        v.truncate(got + n);
+        v
     };
-    let cap = MAX_VALUE + 1; // the value and its newline
-    if m.size > cap as u64 {
-        return Err(too_big());
-    }
-    // Exactly the size `fstat` gave: a linked generation never changes, so
-    // one read (no second one to see the end) is enough.
-    let mut v = vec![0u8; m.size as usize];
-    let n = sfs::read_full(fd_ref(&fd), &mut v).map_err(|e| io_read(e, path, "cannot read"))?;
-    v.truncate(n);
     if v.last() == Some(&b'\n') {
         v.pop();
     }
+    defer_close(budget.closing, owned);
     budget.bytes += v.len();
     if budget.bytes > MAX_BYTES {
         return Err(ReadErr::Fail(format!(
@@ -1264,6 +1349,93 @@ mod tests {
             publish(r, "s", &a, &PUBLIC).unwrap();
         });
         assert_eq!(read(&root, "s").unwrap(), Some(a));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_kept_reader_sees_a_withdraw_and_a_republish() {
+        let root = tmp("reader");
+        let a = tree(&[("x", "1")]);
+        publish(&root, "s", &a, &PUBLIC).unwrap();
+        let rootfd = open_root("read", &root).unwrap().unwrap();
+        let rootfd = fd_ref(&rootfd);
+        let mut dot = None;
+        let mut closing = Vec::new();
+        assert_eq!(read_at(&root, rootfd, "s", &mut dot, &mut closing).unwrap(), Some(a));
+        assert!(dot.is_some(), ".s kept open");
+        assert_eq!(closing.len(), 2, "the value and the generation, closed later");
+        closing.clear();
+        // What the reader opened: generation 1 of the first `.s`.
+        let gen1 = open_generation(rootfd, "s", &mut dot, 1).ok().unwrap();
+        assert!(still_linked(&root, rootfd, "s", 1, fd_ref(&gen1)).unwrap());
+        // Withdrawn and published again up to the same generation number,
+        // in a new `.s`: the link names 1 again, but not the directory read.
+        let b = tree(&[("x", "2")]);
+        elsewhere(&root, |r| {
+            assert!(withdraw(r, "s").unwrap());
+            assert_eq!(read(r, "s").unwrap(), None);
+            assert_eq!(publish(r, "s", &b, &PUBLIC).unwrap(), 1);
+        });
+        assert!(!still_linked(&root, rootfd, "s", 1, fd_ref(&gen1)).unwrap());
+        // The kept `.s` is the removed one: opened afresh.
+        assert_eq!(read_at(&root, rootfd, "s", &mut dot, &mut closing).unwrap(), Some(b));
+        // Gone: `None`, and a value over the read buffer is read whole.
+        withdraw(&root, "s").unwrap();
+        assert_eq!(read_at(&root, rootfd, "s", &mut dot, &mut closing).unwrap(), None);
+        let big = "v".repeat(10_000);
+        let c = tree(&[("big", big.as_str()), ("edge", &big[..4095])]);
+        publish(&root, "s", &c, &PUBLIC).unwrap();
+        assert_eq!(read_at(&root, rootfd, "s", &mut dot, &mut closing).unwrap(), Some(c));
+        // At most DEFER_CLOSE fds wait for their close.
+        let many: Vec<(String, String)> = (0..40).map(|i| (i.to_string(), "v".into())).collect();
+        let many: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        publish(&root, "s", &tree(&many), &PUBLIC).unwrap();
+        assert_eq!(read_at(&root, rootfd, "s", &mut dot, &mut closing).unwrap(), Some(tree(&many)));
+        assert_eq!(closing.len(), DEFER_CLOSE);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_killed_publishers_generation_is_never_linked() {
+        // A publisher killed while building leaves `.s/<next>`: a numbered
+        // directory never linked, with anything in it.
+        let root = tmp("killed");
+        let list = |root: &Path| {
+            let mut l: Vec<_> = std::fs::read_dir(root.join(".s"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            l.sort();
+            l
+        };
+        let plant = |root: &Path, g: &str| {
+            std::fs::create_dir_all(root.join(".s").join(g)).unwrap();
+            std::fs::write(root.join(".s").join(g).join("junk"), b"x\n").unwrap();
+        };
+        publish(&root, "s", &tree(&[("x", "1")]), &PUBLIC).unwrap();
+        publish(&root, "s", &tree(&[("x", "2")]), &PUBLIC).unwrap();
+        // Seen in the link count: listed, skipped over, deleted.
+        plant(&root, "3");
+        let c = tree(&[("x", "3")]);
+        assert_eq!(publish(&root, "s", &c, &PUBLIC).unwrap(), 4);
+        assert_eq!(read(&root, "s").unwrap(), Some(c));
+        assert_eq!(list(&root), vec!["2", "4"]);
+        // Not seen (the link count is what we left: the previous generation
+        // went meanwhile): the next number is taken, the leftover replaced.
+        std::fs::remove_dir_all(root.join(".s/2")).unwrap();
+        plant(&root, "5");
+        let d = tree(&[("x", "4")]);
+        assert_eq!(publish(&root, "s", &d, &PUBLIC).unwrap(), 5);
+        assert_eq!(read(&root, "s").unwrap(), Some(d));
+        assert_eq!(list(&root), vec!["4", "5"]);
+        // The long way (no memory) too.
+        plant(&root, "6");
+        let e = tree(&[("x", "5")]);
+        elsewhere(&root, |r| {
+            assert_eq!(publish(r, "s", &e, &PUBLIC).unwrap(), 7);
+        });
+        assert_eq!(read(&root, "s").unwrap(), Some(e));
+        assert_eq!(list(&root), vec!["5", "7"]);
         std::fs::remove_dir_all(&root).unwrap();
     }
 
