@@ -33,7 +33,27 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let split = split_fennel(&fennel_src);
+    // `unsafe_new` loads `debug`, which fennel.lua needs.
+    let lua = unsafe { mlua::Lua::unsafe_new() };
+    let fennel: mlua::Table = lua
+        .load(&fennel_src[..])
+        .set_name("@fennel.lua")
+        .call(())
+        .unwrap_or_else(|e| fail(&format!("loading {}: {e}", fennel_path.display())));
+    let compile: mlua::Function = fennel.get("compileString").unwrap();
+    // The built-in macros' names, for the main chunk's lazy loading of them.
+    let syntax: mlua::Table = fennel
+        .get::<mlua::Function>("syntax")
+        .and_then(|f| f.call(()))
+        .unwrap_or_else(|e| fail(&format!("fennel.syntax: {e}")));
+    let mut macro_names: Vec<Vec<u8>> = syntax
+        .pairs::<mlua::LuaString, mlua::Table>()
+        .filter_map(|kv| kv.ok())
+        .filter(|(_, v)| v.get::<bool>("macro?").unwrap_or(false))
+        .map(|(k, _)| k.as_bytes().to_vec())
+        .collect();
+    macro_names.sort();
+    let split = split_fennel(&fennel_src, &macro_names);
     let mut fennel_stream = split.main.clone();
     let mut table = String::from("pub static FENNEL_PIECES: &[(&str, u32)] = &[");
     for (i, piece) in split.pieces.iter().enumerate() {
@@ -51,14 +71,6 @@ fn main() {
     std::fs::write(out.join("fennel.lua.lzma"), lzma(&fennel_stream)).unwrap();
     std::fs::write(out.join("fennel_split.rs"), table).unwrap();
 
-    // `unsafe_new` loads `debug`, which fennel.lua needs.
-    let lua = unsafe { mlua::Lua::unsafe_new() };
-    let fennel: mlua::Table = lua
-        .load(&fennel_src[..])
-        .set_name("@fennel.lua")
-        .call(())
-        .unwrap_or_else(|e| fail(&format!("loading {}: {e}", fennel_path.display())));
-    let compile: mlua::Function = fennel.get("compileString").unwrap();
 
     let mut sources = Vec::new();
     collect_fnl(
@@ -156,11 +168,13 @@ struct FennelSplit {
 ///   first use. The runtime registers these chunks in `package.preload`.
 /// - the built-in macros, Lua source in two long strings that the main
 ///   chunk hands to `load_macros` (lexed as a string, then parsed), are cut
-///   out: the runtime hands them over (src/lua/mod.rs), already strings.
+///   out: the runtime hands them over (src/lua/fennel.rs), already strings,
+///   and they are parsed only when a built-in macro's name is first looked
+///   up (a metatable on the global scope's macro table).
 /// Blanked lines stay, as empty lines, so line numbers in tracebacks are
 /// fennel.lua's. A fennel.lua whose layout is not the one expected (another
 /// version) is embedded whole, with a warning: slower to start, nothing else.
-fn split_fennel(src: &[u8]) -> FennelSplit {
+fn split_fennel(src: &[u8], macro_names: &[Vec<u8>]) -> FennelSplit {
     let whole = |why: String| {
         println!("cargo:warning=fennel.lua: {why}: embedded whole (slower start)");
         FennelSplit {
@@ -239,6 +253,39 @@ fn split_fennel(src: &[u8]) -> FennelSplit {
     if pieces.len() != 2 {
         return whole(format!("{} macro modules, not 2", pieces.len()));
     }
+    // The block that loads them, `do ... load_macros(...) ... end`, runs
+    // only when a built-in macro's name is first looked up: a script that
+    // uses none (and every name that is not one) never parses them.
+    let first = lines.iter().position(|l| l.contains("load_macros(__upd_piece1")).unwrap_or(0);
+    let last = lines.iter().position(|l| l.contains("load_macros(__upd_piece2")).unwrap_or(0);
+    let open = lines[..first].iter().rposition(|l| l == "do");
+    let close = lines[last..].iter().position(|l| l == "end").map(|i| last + i);
+    let (Some(open), Some(close)) = (open, close) else {
+        return whole("no block around the macro modules".into());
+    };
+    if macro_names.is_empty() {
+        return whole("no built-in macro names".into());
+    }
+    // fennel.syntax() lists the macros: it loads them first.
+    let Some(syntax) = lines.iter().position(|l| l == "local function syntax()") else {
+        return whole("no syntax function".into());
+    };
+    lines[syntax].push_str(&format!(
+        " local _ = compiler.scopes.global.macros{}",
+        lua_string(&macro_names[0])
+    ));
+    lines[open] = "do local function __upd_load_macros()".into();
+    let mut names = String::new();
+    for n in macro_names {
+        names.push_str(&lua_string(n));
+        names.push_str("=true,");
+    }
+    lines[close] = format!(
+        "end local __upd_macro_names = {{{names}}} \
+         setmetatable(compiler.scopes.global.macros, {{__index = function(t, k) \
+         if __upd_macro_names[k] then setmetatable(t, nil) __upd_load_macros() return rawget(t, k) end \
+         end}}) end"
+    );
     // Line 1 is a comment: take the pieces from where the runtime put them
     // (globals, because that costs no code) and clear them at once.
     let (g1, g2) = (piece_global(0), piece_global(1));
@@ -252,6 +299,20 @@ fn split_fennel(src: &[u8]) -> FennelSplit {
 
 fn piece_global(i: usize) -> String {
     format!("__upd_fennel_piece{}", i + 1)
+}
+
+/// A Lua string literal (as a table key: `[...]`) for any bytes.
+fn lua_string(b: &[u8]) -> String {
+    let mut out = String::from("[\"");
+    for &c in b {
+        if c.is_ascii_alphanumeric() || b"-_?!<>=*/+.%:#~^&|$@".contains(&c) {
+            out.push(c as char);
+        } else {
+            write!(out, "\\{c}").unwrap();
+        }
+    }
+    out.push_str("\"]");
+    out
 }
 
 /// One line of Lua standing for `require(module)`: a table that requires the
