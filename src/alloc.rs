@@ -20,11 +20,12 @@
 //!   by the hundred, and a map + unmap for each cost a Fennel script's start
 //!   about 400 system calls and their page faults. `release_cached` (called
 //!   when the script settles, before its first idle wait) unmaps them.
-//! - Until then, new mappings come with their pages in place
-//!   (`MAP_POPULATE`): a start-up fills them at once, and one system call
-//!   costs less than a page fault per page (632 -> 111 page faults for a
-//!   Fennel script compiled at start). The unused rest of the current chunk
-//!   is dropped when the script settles.
+//! - While the Fennel compiler loads (`populate_while`), new mappings come
+//!   with their pages in place (`MAP_POPULATE`): the parser fills them at
+//!   once, and one system call costs less than a page fault per page (632 ->
+//!   112 page faults for a Fennel script compiled at start). The unused rest
+//!   of the current chunk is dropped after. Not for every start: populating
+//!   64 KiB chunks would raise a Lua script's peak RSS above 1 MiB.
 //!
 //! A spin lock makes it sound if a thread ever allocates; there is no
 //! contention in upscript, which has one thread.
@@ -68,6 +69,8 @@ struct State {
     end: usize,
     /// Freed large mappings: (address, length in bytes); 0 is an empty slot.
     cache: [(usize, usize); CACHED],
+    /// Whether new mappings come populated (`populate_while`).
+    populate: bool,
     /// Whether freed large mappings are kept (until `release_cached`).
     caching: bool,
 }
@@ -95,25 +98,36 @@ impl Small {
                 next: 0,
                 end: 0,
                 cache: [(0, 0); CACHED],
+                populate: false,
                 caching: true,
             }),
         }
     }
 
-    /// Unmaps the freed large mappings kept for reuse, and keeps no more:
-    /// start-up is over.
-    pub fn release_cached(&self) {
-        let (cache, tail) = self.with(|s| {
-            s.caching = false;
-            let tail = (pages(s.next), s.end);
-            (std::mem::replace(&mut s.cache, [(0, 0); CACHED]), tail)
+    /// Runs `f` with new mappings populated (`MAP_POPULATE`), then drops
+    /// what of the current chunk is still unused.
+    pub fn populate_while<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.with(|s| s.populate = true);
+        let r = f();
+        let tail = self.with(|s| {
+            s.populate = false;
+            (pages(s.next), s.end)
         });
-        // The current chunk was mapped populated: its pages not used yet go.
         if tail.0 < tail.1 {
             // SAFETY: free space of our chunk; nothing is in it, and a page
             // dropped reads as zeros when it is used.
             unsafe { libc::madvise(tail.0 as *mut libc::c_void, tail.1 - tail.0, libc::MADV_DONTNEED) };
         }
+        r
+    }
+
+    /// Unmaps the freed large mappings kept for reuse, and keeps no more:
+    /// start-up is over.
+    pub fn release_cached(&self) {
+        let cache = self.with(|s| {
+            s.caching = false;
+            std::mem::replace(&mut s.cache, [(0, 0); CACHED])
+        });
         for (at, len) in cache {
             if at != 0 {
                 // SAFETY: a mapping of ours that nothing uses any more.
@@ -127,7 +141,7 @@ impl Small {
     unsafe fn alloc_large(&self, len: usize) -> (*mut u8, bool) {
         let (kept, starting) = self.with(|s| {
             let slot = s.cache.iter_mut().find(|c| c.1 == len);
-            (slot.map(|c| std::mem::replace(c, (0, 0)).0 as *mut u8), s.caching)
+            (slot.map(|c| std::mem::replace(c, (0, 0)).0 as *mut u8), s.populate)
         });
         match kept {
             Some(p) => (p, true),
@@ -214,7 +228,7 @@ unsafe impl GlobalAlloc for Small {
                 return p;
             }
             if s.end - s.next < size {
-                let c = map(CHUNK, s.caching);
+                let c = map(CHUNK, s.populate);
                 if c.is_null() {
                     return c;
                 }
@@ -304,6 +318,11 @@ unsafe impl GlobalAlloc for Global {
 /// reuse are given back, and no more are kept.
 pub fn release_cached() {
     GLOBAL.release_cached();
+}
+
+/// Runs `f` (loading the Fennel compiler) with new mappings populated.
+pub fn populate_while<R>(f: impl FnOnce() -> R) -> R {
+    GLOBAL.populate_while(f)
 }
 
 #[cfg(test)]

@@ -153,7 +153,8 @@ pub fn load(lua: &Lua, name: Value) -> Result<Value> {
     }
     let mut src = Inflater::start(embed::fennel_main()).map_err(mlua::Error::external)?;
     lua.gc_stop();
-    let loaded = (|| {
+    // The parser fills its memory at once: mapped populated (src/alloc.rs).
+    let loaded = crate::alloc::populate_while(|| {
         let main = load_main(lua, &mut src)?;
         // The built-in macros' sources: the main chunk takes them from
         // these globals and clears them.
@@ -164,7 +165,7 @@ pub fn load(lua: &Lua, name: Value) -> Result<Value> {
         }
         drop(src);
         main.call(())
-    })();
+    });
     lua.gc_restart();
     loaded
 }
