@@ -531,17 +531,7 @@ impl Loop {
                         p.lines.finish(&mut |l| lines.push(l.to_vec()));
                         emit_lines(out, c.on_line, &c.argv0, stream, lines);
                     }
-                    if p.lines.cut > 0 {
-                        log::log(
-                            log::Level::Warn,
-                            &format!(
-                                "{}: {} bytes of over-long {} lines dropped",
-                                c.argv0,
-                                p.lines.cut,
-                                stream.name()
-                            ),
-                        );
-                    }
+                    log_cut(&c.argv0, stream, p);
                 }
             }
             if let (Some(n), Some(cb)) = (c.notify.as_mut(), c.on_ready) {
@@ -575,6 +565,8 @@ impl Loop {
         let open =
             p.read_some_counted(&mut self.buf[..], &mut got, &mut |l| lines.push(l.to_vec()));
         if !open {
+            // Closed before the child was reaped: its count is said now.
+            log_cut(&c.argv0, stream, p);
             *slot = None;
         }
         emit_lines(out, c.on_line, &c.argv0, stream, lines);
@@ -723,6 +715,21 @@ impl Loop {
 impl Drop for Loop {
     fn drop(&mut self) {
         self.shutdown(SHUTDOWN_GRACE);
+    }
+}
+
+/// Logs how much of a child's output `p` cut from over-long lines, when its
+/// pipe is done (at end of stream or when the child is reaped).
+fn log_cut(argv0: &str, stream: Stream, p: &process::Pipe) {
+    if p.lines.cut > 0 {
+        log::log(
+            log::Level::Warn,
+            &format!(
+                "{argv0}: {} bytes of over-long {} lines dropped",
+                p.lines.cut,
+                stream.name()
+            ),
+        );
     }
 }
 
