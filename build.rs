@@ -67,10 +67,14 @@ fn main() {
         writeln!(table, "    ({module:?}, {at}, {}),", body.len()).unwrap();
     }
     table.push_str("];\n");
-    writeln!(table, "pub const FENNEL_MAIN_LEN: u32 = {};", split.main.len()).unwrap();
+    writeln!(
+        table,
+        "pub const FENNEL_MAIN_LEN: u32 = {};",
+        split.main.len()
+    )
+    .unwrap();
     std::fs::write(out.join("fennel.lua.lzma"), lzma(&fennel_stream)).unwrap();
     std::fs::write(out.join("fennel_split.rs"), table).unwrap();
-
 
     let mut sources = Vec::new();
     collect_fnl(
@@ -171,6 +175,7 @@ struct FennelSplit {
 ///   out: the runtime hands them over (src/lua/fennel.rs), already strings,
 ///   and they are parsed only when a built-in macro's name is first looked
 ///   up (a metatable on the global scope's macro table).
+///
 /// Blanked lines stay, as empty lines, so line numbers in tracebacks are
 /// fennel.lua's. A fennel.lua whose layout is not the one expected (another
 /// version) is embedded whole, with a warning: slower to start, nothing else.
@@ -189,7 +194,9 @@ fn split_fennel(src: &[u8], macro_names: &[Vec<u8>]) -> FennelSplit {
     let mut lines: Vec<String> = text.split('\n').map(str::to_owned).collect();
     let mut lazy = Vec::new();
     for &module in FENNEL_LAZY {
-        let head = format!("package.preload[\"{module}\"] = package.preload[\"{module}\"] or function(...)");
+        let head = format!(
+            "package.preload[\"{module}\"] = package.preload[\"{module}\"] or function(...)"
+        );
         let Some(start) = lines.iter().position(|l| *l == head) else {
             return whole(format!("no preload block for {module}"));
         };
@@ -211,7 +218,9 @@ fn split_fennel(src: &[u8], macro_names: &[Vec<u8>]) -> FennelSplit {
         for l in lines.iter_mut() {
             let t = l.trim_start();
             let var = t.strip_prefix("local ").and_then(|r| r.strip_suffix(&want));
-            if let Some(var) = var.filter(|v| v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) {
+            if let Some(var) =
+                var.filter(|v| v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            {
                 let indent = &l[..l.len() - t.len()];
                 *l = format!("{indent}local {var} = {}", lazy_proxy(module));
                 proxies += 1;
@@ -244,7 +253,11 @@ fn split_fennel(src: &[u8], macro_names: &[Vec<u8>]) -> FennelSplit {
         piece.push('\n');
         piece.push_str(&lines[end][..lines[end].len() - CLOSE.len()]);
         pieces.push(piece.into_bytes());
-        lines[i] = format!("{}load_macros(__upd_piece{}, env)", &lines[i][..at], pieces.len());
+        lines[i] = format!(
+            "{}load_macros(__upd_piece{}, env)",
+            &lines[i][..at],
+            pieces.len()
+        );
         for l in &mut lines[i + 1..=end] {
             l.clear();
         }
@@ -256,10 +269,19 @@ fn split_fennel(src: &[u8], macro_names: &[Vec<u8>]) -> FennelSplit {
     // The block that loads them, `do ... load_macros(...) ... end`, runs
     // only when a built-in macro's name is first looked up: a script that
     // uses none (and every name that is not one) never parses them.
-    let first = lines.iter().position(|l| l.contains("load_macros(__upd_piece1")).unwrap_or(0);
-    let last = lines.iter().position(|l| l.contains("load_macros(__upd_piece2")).unwrap_or(0);
+    let first = lines
+        .iter()
+        .position(|l| l.contains("load_macros(__upd_piece1"))
+        .unwrap_or(0);
+    let last = lines
+        .iter()
+        .position(|l| l.contains("load_macros(__upd_piece2"))
+        .unwrap_or(0);
     let open = lines[..first].iter().rposition(|l| l == "do");
-    let close = lines[last..].iter().position(|l| l == "end").map(|i| last + i);
+    let close = lines[last..]
+        .iter()
+        .position(|l| l == "end")
+        .map(|i| last + i);
     let (Some(open), Some(close)) = (open, close) else {
         return whole("no block around the macro modules".into());
     };
@@ -289,7 +311,10 @@ fn split_fennel(src: &[u8], macro_names: &[Vec<u8>]) -> FennelSplit {
     // Line 1 is a comment: take the pieces from where the runtime put them
     // (globals, because that costs no code) and clear them at once.
     let (g1, g2) = (piece_global(0), piece_global(1));
-    lines[0].insert_str(0, &format!("local __upd_piece1, __upd_piece2 = {g1}, {g2} {g1}, {g2} = nil, nil "));
+    lines[0].insert_str(
+        0,
+        &format!("local __upd_piece1, __upd_piece2 = {g1}, {g2} {g1}, {g2} = nil, nil "),
+    );
     FennelSplit {
         main: lines.join("\n").into_bytes(),
         pieces,

@@ -116,7 +116,13 @@ impl Small {
         if tail.0 < tail.1 {
             // SAFETY: free space of our chunk; nothing is in it, and a page
             // dropped reads as zeros when it is used.
-            unsafe { libc::madvise(tail.0 as *mut libc::c_void, tail.1 - tail.0, libc::MADV_DONTNEED) };
+            unsafe {
+                libc::madvise(
+                    tail.0 as *mut libc::c_void,
+                    tail.1 - tail.0,
+                    libc::MADV_DONTNEED,
+                )
+            };
         }
         r
     }
@@ -141,7 +147,7 @@ impl Small {
     unsafe fn alloc_large(&self, len: usize) -> (*mut u8, bool) {
         let (kept, starting) = self.with(|s| {
             let slot = s.cache.iter_mut().find(|c| c.1 == len);
-            (slot.map(|c| std::mem::replace(c, (0, 0)).0 as *mut u8), s.populate)
+            (slot.map(|c| std::mem::take(c).0 as *mut u8), s.populate)
         });
         match kept {
             Some(p) => (p, true),
@@ -387,7 +393,10 @@ mod tests {
             let d = a.alloc(Layout::from_size_align(3 * PAGE, 8).unwrap());
             assert!(a.with(|s| s.cache.iter().all(|c| c.0 == 0)));
             a.dealloc(d, big);
-            assert!(a.with(|s| s.cache.iter().all(|c| c.0 == 0)), "nothing kept once released");
+            assert!(
+                a.with(|s| s.cache.iter().all(|c| c.0 == 0)),
+                "nothing kept once released"
+            );
             let z = a.alloc_zeroed(Layout::from_size_align(64, 8).unwrap());
             assert!((0..64).all(|k| *z.add(k) == 0));
             // Many blocks: past one chunk, all distinct and writable.

@@ -267,7 +267,12 @@ mod tests {
             let first = src.iter().position(|&b| b != b'\n').unwrap();
             let line = src[..first].iter().filter(|&&b| b == b'\n').count();
             let blank = main.split(|&b| b == b'\n').nth(line);
-            assert_eq!(blank, Some(&b""[..]), "{name}: line {} not blank in main", line + 1);
+            assert_eq!(
+                blank,
+                Some(&b""[..]),
+                "{name}: line {} not blank in main",
+                line + 1
+            );
         }
         assert!(fennel_lazy("fennel.parser").is_none());
     }

@@ -11,7 +11,6 @@
 //! sources (`embed::FENNEL_PIECES`, see build.rs `split_fennel`), read whole.
 use std::ffi::{c_char, c_void};
 use std::io::{self, Read, Write};
-use std::os::fd::OwnedFd;
 
 use mlua::{ffi, Function, Lua, Result, Table, Value};
 
@@ -47,7 +46,7 @@ impl Inflater {
             });
             // No fork (a process limit, no memory): inflate here instead.
             if let Ok((pipe, pid)) = forked {
-                return Ok(Inflater::Child(Some(std::fs::File::from(OwnedFd::from(pipe))), pid));
+                return Ok(Inflater::Child(Some(std::fs::File::from(pipe)), pid));
             }
         }
         Ok(Inflater::Here(m.reader()?))

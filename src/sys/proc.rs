@@ -156,7 +156,9 @@ pub fn online_cpus() -> usize {
 /// `_exit`s (0 when `produce` returned true): a producer working beside us.
 /// Returns the (blocking) read end and the child's pid, to be reaped with
 /// `wait_pid`. Only for a single-threaded process (the child allocates).
-pub fn fork_producer(produce: impl FnOnce(&mut std::fs::File) -> bool) -> io::Result<(OwnedFd, i32)> {
+pub fn fork_producer(
+    produce: impl FnOnce(&mut std::fs::File) -> bool,
+) -> io::Result<(OwnedFd, i32)> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: pipe2 writes two fds, which we then own.
     let (r, w) = unsafe {

@@ -453,8 +453,16 @@ fn publish_locked(
             })
             .map_err(|e| fail("cannot create the generation directory", e))?;
         let mut path = Vec::new();
-        build_dir(fd_ref(&newfd), &mut old, known, entries, opts, &mut path, &mut open_fds)
-            .map_err(|(p, what, e)| fail(&format!("{what} {}", show_path(&p)), e))?;
+        build_dir(
+            fd_ref(&newfd),
+            &mut old,
+            known,
+            entries,
+            opts,
+            &mut path,
+            &mut open_fds,
+        )
+        .map_err(|(p, what, e)| fail(&format!("{what} {}", show_path(&p)), e))?;
         Ok(newfd)
     })();
     let newfd = match built {
@@ -684,7 +692,15 @@ fn build_dir<'a>(
                     stamp: None,
                     fd: None,
                 };
-                build_dir(fd_ref(&sub), &mut oldsub, subknown.flatten(), m, opts, path, open_fds)?;
+                build_dir(
+                    fd_ref(&sub),
+                    &mut oldsub,
+                    subknown.flatten(),
+                    m,
+                    opts,
+                    path,
+                    open_fds,
+                )?;
                 defer_close(open_fds, sub);
             }
         }
@@ -892,7 +908,14 @@ pub fn read_path(root: &Path, name: &str, path: &[&str]) -> Result<Option<Node>,
     let Some(rootfd) = open_root("read", root)? else {
         return Ok(None);
     };
-    read_open(root, fd_ref(&rootfd), name, path, &mut None, &mut Vec::new())
+    read_open(
+        root,
+        fd_ref(&rootfd),
+        name,
+        path,
+        &mut None,
+        &mut Vec::new(),
+    )
 }
 
 /// A reader that reads the same services again and again (a subscriber)
@@ -1361,9 +1384,16 @@ mod tests {
         let rootfd = fd_ref(&rootfd);
         let mut dot = None;
         let mut closing = Vec::new();
-        assert_eq!(read_at(&root, rootfd, "s", &mut dot, &mut closing).unwrap(), Some(a));
+        assert_eq!(
+            read_at(&root, rootfd, "s", &mut dot, &mut closing).unwrap(),
+            Some(a)
+        );
         assert!(dot.is_some(), ".s kept open");
-        assert_eq!(closing.len(), 2, "the value and the generation, closed later");
+        assert_eq!(
+            closing.len(),
+            2,
+            "the value and the generation, closed later"
+        );
         closing.clear();
         // What the reader opened: generation 1 of the first `.s`.
         let gen1 = open_generation(rootfd, "s", &mut dot, 1).ok().unwrap();
@@ -1378,19 +1408,31 @@ mod tests {
         });
         assert!(!still_linked(&root, rootfd, "s", 1, fd_ref(&gen1)).unwrap());
         // The kept `.s` is the removed one: opened afresh.
-        assert_eq!(read_at(&root, rootfd, "s", &mut dot, &mut closing).unwrap(), Some(b));
+        assert_eq!(
+            read_at(&root, rootfd, "s", &mut dot, &mut closing).unwrap(),
+            Some(b)
+        );
         // Gone: `None`, and a value over the read buffer is read whole.
         withdraw(&root, "s").unwrap();
-        assert_eq!(read_at(&root, rootfd, "s", &mut dot, &mut closing).unwrap(), None);
+        assert_eq!(
+            read_at(&root, rootfd, "s", &mut dot, &mut closing).unwrap(),
+            None
+        );
         let big = "v".repeat(10_000);
         let c = tree(&[("big", big.as_str()), ("edge", &big[..4095])]);
         publish(&root, "s", &c, &PUBLIC).unwrap();
-        assert_eq!(read_at(&root, rootfd, "s", &mut dot, &mut closing).unwrap(), Some(c));
+        assert_eq!(
+            read_at(&root, rootfd, "s", &mut dot, &mut closing).unwrap(),
+            Some(c)
+        );
         // At most DEFER_CLOSE fds wait for their close.
         let many: Vec<(String, String)> = (0..40).map(|i| (i.to_string(), "v".into())).collect();
         let many: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         publish(&root, "s", &tree(&many), &PUBLIC).unwrap();
-        assert_eq!(read_at(&root, rootfd, "s", &mut dot, &mut closing).unwrap(), Some(tree(&many)));
+        assert_eq!(
+            read_at(&root, rootfd, "s", &mut dot, &mut closing).unwrap(),
+            Some(tree(&many))
+        );
         assert_eq!(closing.len(), DEFER_CLOSE);
         std::fs::remove_dir_all(&root).unwrap();
     }
