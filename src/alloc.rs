@@ -1,8 +1,10 @@
 //! `Small`: the global allocator of `upscript`, and so of Lua (mlua's
 //! allocator calls Rust's). An idle service's anonymous memory is mostly its
-//! heap, and musl's malloc (mallocng) kept about three times the live bytes
-//! resident after start-up (a group per size class, slots spread over pages,
-//! freed groups kept): see docs/design.md, "Memory".
+//! heap, and the C library's malloc kept about three times the live bytes
+//! resident after start-up. (Built with zig, that malloc is Zig's own, over
+//! its `SmpAllocator`, not musl's mallocng: a 16-byte header on every block,
+//! power-of-two size classes, freed blocks kept.) See docs/design.md,
+//! "Memory".
 //!
 //! Simple segregated storage, for a single-threaded process that allocates a
 //! few thousand small objects:
