@@ -77,17 +77,25 @@ impl Module {
     /// Its Lua source: its stream inflated up to the module's end only.
     pub fn source(&self) -> std::io::Result<Vec<u8>> {
         let mut out = vec![0; self.len as usize];
-        self.reader()?.read_exact(&mut out)?;
+        // What comes before the module is decoded into `out` too, then
+        // overwritten: large steps, no other buffer.
+        self.reader_with(&mut out)?.read_exact(&mut out)?;
         Ok(out)
     }
 
-    /// Its Lua source as it is inflated.
+    /// Its Lua source as it is inflated (for a module at the start of its
+    /// stream: what comes before goes through a small buffer).
     pub fn reader(&self) -> std::io::Result<ModuleReader> {
+        self.reader_with(&mut [0u8; 512])
+    }
+
+    /// A reader at the module's start, what comes before it decoded into
+    /// `scratch` and dropped.
+    fn reader_with(&self, scratch: &mut [u8]) -> std::io::Result<ModuleReader> {
         let mut dec = Decoder::new(self.stream)?;
-        // What comes before the module: decoded and dropped.
         let mut skip = self.at as usize;
-        let mut scratch = [0u8; 512];
-        while skip > 0 {
+        // (An empty `scratch` is an empty module's: nothing to read after.)
+        while skip > 0 && !scratch.is_empty() {
             let n = skip.min(scratch.len());
             skip -= dec.fill(&mut scratch[..n])?;
         }
