@@ -1,6 +1,7 @@
 //! Process syscalls for the event loop: the signal mask and signalfd, child
 //! subreaper, waitpid, kill, poll, the monotonic clock, pipes, the setup a
-//! child does between fork and exec, and a forked producer. Safe wrappers; the only `unsafe` for them.
+//! child does between fork and exec, and a forked producer. Safe wrappers;
+//! the only `unsafe` for them.
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -159,12 +160,7 @@ pub fn online_cpus() -> usize {
 pub fn fork_producer(
     produce: impl FnOnce(&mut std::fs::File) -> bool,
 ) -> io::Result<(OwnedFd, i32)> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: pipe2 writes two fds, which we then own.
-    let (r, w) = unsafe {
-        cvt(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC))?;
-        (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
-    };
+    let (r, w) = cloexec_pipe()?;
     // SAFETY: the child only runs `produce` and `_exit`s: it never returns
     // into the caller's frames or runs its destructors.
     match unsafe { libc::fork() } {
@@ -191,13 +187,18 @@ pub fn wait_pid(pid: i32) {
 
 /// A close-on-exec pipe `(read, write)`; the read end is nonblocking.
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = cloexec_pipe()?;
+    set_nonblocking(r.as_raw_fd())?;
+    Ok((r, w))
+}
+
+/// A close-on-exec pipe `(read, write)`, both ends blocking.
+fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: pipe2 writes two fds, which we then own.
     unsafe {
         cvt(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC))?;
-        let (r, w) = (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]));
-        set_nonblocking(r.as_raw_fd())?;
-        Ok((r, w))
+        Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])))
     }
 }
 
