@@ -138,13 +138,13 @@
 (fn fake.unsubscribe [id]
   (each [_ handlers (pairs fake.subscribers)] (tset handlers id nil)))
 
-(fn fake.emit-tree! [name tree ?changed]
+(fn fake.emit-tree! [name tree ?changed ?owner]
   ;; another service publishes `tree` (nil: it is gone); subscribers see it
-  ;; as upd.read would return it
+  ;; as upd.read would return it, written by uid ?owner (default 0, root)
   (tset fake.published name (deep-copy tree))
   (let [snapshot (-?> tree stringify)]
     (each [_ h (pairs (or (. fake.subscribers name) {}))]
-      (h snapshot (or ?changed [])))))
+      (h snapshot (or ?changed []) (when tree (or ?owner 0))))))
 
 ;; processes
 (fn fake.spawn [spec]

@@ -83,6 +83,25 @@ pub fn module(lua: &Lua) -> Result<Table> {
                 binding!(|_, fd: i32| Ok(crate::sys::proc::is_terminal(fd))),
             ),
             (
+                "log-dropped",
+                binding!(|_, ()| Ok(crate::evloop::log::dropped() as f64)),
+            ),
+            (
+                "user-ids",
+                binding!(|lua, (user, group): (Option<String>, Option<String>)| {
+                    use mlua::Value;
+                    let num = |v: Option<u32>| v.map_or(Value::Nil, |n| Value::Number(n.into()));
+                    // Unnamed: ours (effective ids).
+                    match crate::evloop::process::resolve_user(user.as_deref(), group.as_deref()) {
+                        Ok((u, g)) => Ok((
+                            num(u.or_else(|| Some(crate::sys::fs::geteuid()))),
+                            num(g.or_else(|| Some(crate::sys::fs::getegid()))),
+                        )),
+                        Err(m) => Ok((Value::Nil, Value::String(lua.create_string(m)?))),
+                    }
+                }),
+            ),
+            (
                 "fifo-write",
                 binding!(|lua, (path, line): (String, mlua::LuaString)| {
                     match fifo_write(&path, &line.as_bytes()) {

@@ -100,6 +100,66 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                 binding!(|lua, ()| lua.create_string(tree::root().as_os_str().as_bytes())),
             ),
             (
+                "check-name",
+                binding!(|lua, name: LuaString| {
+                    let b = name.as_bytes();
+                    match key::validate_name(&b) {
+                        Ok(()) => Ok((Value::Boolean(true), Value::Nil)),
+                        Err(e) => failed(lua, format!("bad service name {}: {e}", key::show(&b))),
+                    }
+                }),
+            ),
+            ("update", binding!(update)),
+            (
+                "owner",
+                binding!(
+                    |lua, name: String| match tree::owner(&tree::root(), &name) {
+                        Ok(uid) => Ok((
+                            uid.map_or(Value::Nil, |u| Value::Number(u.into())),
+                            Value::Nil
+                        )),
+                        Err(e) => failed(lua, e.0),
+                    }
+                ),
+            ),
+            (
+                "claim",
+                binding!(
+                    |lua, (name, uid, gid, private): (String, u32, u32, Option<bool>)| {
+                        match tree::claim(&tree::root(), &name, uid, gid, private == Some(true)) {
+                            Ok(()) => Ok((Value::Boolean(true), Value::Nil)),
+                            Err(e) => failed(lua, e.0),
+                        }
+                    }
+                ),
+            ),
+            (
+                "prepare-root",
+                binding!(|lua, group: Option<u32>| {
+                    let root = tree::root();
+                    match tree::prepare_root(&root, group) {
+                        Ok(m) => Ok((
+                            m.publishers
+                                .map_or(Value::Boolean(false), |g| Value::Number(g.into())),
+                            Value::Table(lua.create_sequence_from(m.notes)?),
+                        )),
+                        Err(e) => failed(lua, e.0),
+                    }
+                }),
+            ),
+            (
+                "lock-root",
+                binding!(|lua, ()| match tree::lock_root(&tree::root()) {
+                    Ok(fd) => {
+                        // Held for the life of the process: the kernel
+                        // releases it when we die, however we die.
+                        std::mem::forget(fd);
+                        Ok((Value::Boolean(true), Value::Nil))
+                    }
+                    Err(e) => failed(lua, e.0),
+                }),
+            ),
+            (
                 "write-file",
                 binding!(
                     |lua, (path, content, mode): (LuaString, LuaString, Option<u32>)| {
@@ -118,6 +178,56 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
         ],
     )?;
     Ok(())
+}
+
+/// `(update name f ?opts)`: `(f tree-or-nil)` runs under the service's
+/// lock and returns the tree to publish (or nil: nothing); `true` when it
+/// published, `false` when `f` returned nil, `nil, msg` on failure (also
+/// `nil, msg` returned by `f`). A published tree keeps its privacy; a new
+/// one is private with `opts.private`.
+fn update(
+    lua: &Lua,
+    (name, f, opts): (LuaString, mlua::Function, Option<Table>),
+) -> Result<(Value, Value)> {
+    let name = match text("publish", "service name", &name) {
+        Ok(n) => n,
+        Err(m) => return failed(lua, m),
+    };
+    let private = match &opts {
+        Some(o) => !matches!(
+            o.get::<Value>("private")?,
+            Value::Nil | Value::Boolean(false)
+        ),
+        None => false,
+    };
+    let mut raised = None;
+    let mut run = |current: Option<Node>| -> std::result::Result<Option<Node>, String> {
+        let arg = match &current {
+            Some(n) => node_to_lua(lua, n).map_err(|e| e.to_string())?,
+            None => Value::Nil,
+        };
+        match f.call::<(Value, Value)>(arg) {
+            Ok((Value::Table(t), _)) => lua_to_node(lua, &t, &name).map(Some).map_err(|b| b.0),
+            Ok((Value::Nil, Value::Nil)) => Ok(None),
+            Ok((_, Value::String(m))) => Err(m.to_string_lossy()),
+            Ok((v, _)) => Err(format!(
+                "publish {name}: update function returned a {}",
+                v.type_name()
+            )),
+            Err(e) => {
+                raised = Some(e);
+                Err(String::new())
+            }
+        }
+    };
+    let r = tree::update(&tree::root(), &name, private, &mut run);
+    if let Some(e) = raised {
+        return Err(e);
+    }
+    match r {
+        Ok(b) => Ok((Value::Boolean(b), Value::Nil)),
+        Err(e) => failed(lua, e.0),
+    }
 }
 
 /// A service name or key path from Lua as UTF-8; a clear message otherwise

@@ -13,7 +13,10 @@ pub mod store;
 
 pub use diff::changed_keys;
 pub use key::{validate_key, validate_name, KeyError, MAX_KEY};
-pub use store::{list, publish, read, read_at, read_path, withdraw, write_file, PublishOpts};
+pub use store::{
+    claim, list, lock_root, owner, prepare_root, publish, read, read_at, read_path, update,
+    withdraw, write_file, PublishOpts, RootMode, LOCK_WAIT,
+};
 
 /// Largest value, in bytes (without the newline added on disk).
 pub const MAX_VALUE: usize = 64 * 1024;
