@@ -4,7 +4,7 @@
 //! stderr pipe nobody reads, a stopped terminal) is dropped and counted,
 //! and the count is said before the next line that gets through.
 use std::os::unix::net::UnixDatagram;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -40,11 +40,11 @@ const LOG_DAEMON: u8 = 3 << 3;
 
 static SERVICE: Mutex<String> = Mutex::new(String::new());
 /// Lines dropped since the process started, and since the last report.
-static DROPPED: AtomicU64 = AtomicU64::new(0);
-static UNREPORTED: AtomicU64 = AtomicU64::new(0);
+static DROPPED: AtomicU32 = AtomicU32::new(0);
+static UNREPORTED: AtomicU32 = AtomicU32::new(0);
 
 /// How many log lines were dropped because they could not be written at once.
-pub fn dropped() -> u64 {
+pub fn dropped() -> u32 {
     DROPPED.load(Ordering::Relaxed)
 }
 
@@ -129,7 +129,7 @@ pub fn log_as(level: Level, service: &str, msg: &str) {
     }
 }
 
-fn dropped_note(n: u64) -> String {
+fn dropped_note(n: u32) -> String {
     format!("{n} log lines dropped (the log could not take them at once)")
 }
 
