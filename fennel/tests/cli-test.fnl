@@ -19,10 +19,12 @@
     (fn u.withdraw [name] (tset u.trees name nil) true)
     ;; the one native rule for names, as the real module has it
     (set u.check-name (. (require :upd.core) :check-name))
-    (fn u.update [name f]
+    ;; the native read-change-publish under the lock, over the fake trees
+    (fn u.set-value [name path value]
       (let [(current msg) (u.read name)]
         (if msg (values nil msg)
-            (case (f current)
+            (case ((. (require :upd.cli) :set-in) (or current {}) (icollect [p (path:gmatch "[^/]+")] p)
+                   value (.. name "/"))
               tree (case (u.publish name tree) (nil m) (values nil m) _ true)
               (nil m) (values nil m)))))
     (fn u.list [] (doto (icollect [k (pairs u.trees)] k) (table.sort)))

@@ -289,11 +289,12 @@
     (fn u.root [] "/r")
     (fn u.read [] nil)
     (fn u.owner [] 0)
-    (fn u.user-ids [user] (if (= user "nobody") (values 65534 65534) (values 0 0)))
     (set u.claimed [])
-    (fn u.claim [name uid gid private?] (table.insert u.claimed [name uid gid private?]) true)
-    (fn u.prepare-root [] (values false []))
-    (fn u.lock-root [] true)
+    (fn u.claim [name user group private?]
+      (table.insert u.claimed [name (or user :me) private?])
+      (if (= user "nobody") 65534 0))
+    (fn u.prepare-root [] (values false ""))
+    (fn u.lock-root [] 0)
     (fn u.kill-orphans [grace] (set u.orphan-grace grace))
     (fn u.log-dropped [] 0)
     (fn u.self-exe [] "/bin/upscript")
@@ -433,13 +434,13 @@
              (let [u (fake-upd)]
                (set u.read (fn [name path]
                              (when (and (= name :upd) (= path :services)) {:old {} :a {}})))
-               (set u.prepare-root (fn [] (values 99 [])))
+               (set u.prepare-root (fn [] (values 99 "")))
                (set u.script [#(u.stop)])
                (run-shell u file)
                (table.sort u.withdrawn)
                (t.is= ["a" "n" "old" "upd" "upd"] u.withdrawn
                       "the old tree's services, ours, the old upd tree (and ours at the end)")
-               (t.is= [["a" 0 0 false] ["n" 65534 65534 false]] u.claimed)
+               (t.is= [["a" :me false] ["n" "nobody" false]] u.claimed)
                (t.is= 99 (. u.spawned 2 :spec :extra-group))
                (t.is= :KILL (. u.spawned 1 :spec :death-signal))
                (t.is= 5 u.orphan-grace "orphans of dead scripts get the stop timeout")))))

@@ -342,17 +342,14 @@ valid UTF-8 text is kept."
                         0))))
       _ (usage-error sys "get: usage: upd get [--json] SERVICE/PATH"))))
 
-(fn set-value [upd sys service parts value]
-  ;; Read, change and publish under the service's lock: concurrent `set`s
-  ;; of one tree all keep their value. An unreadable tree is not an empty
-  ;; one: it is refused, not replaced.
-  (var conflict nil)
-  (case (upd.update service
-                    (fn [current]
-                      (case (set-in (or current {}) parts value (.. service "/"))
-                        tree tree
-                        (nil msg) (do (set conflict msg) (values nil msg)))))
-    (nil msg) (fail sys :set (or conflict (.. service ": " (tostring msg))))
+(fn set-value [upd sys service path value]
+  ;; Read, changed and published under the service's lock (natively):
+  ;; concurrent `set`s of one tree all keep their value. An unreadable tree
+  ;; is not an empty one: it is refused, not replaced.
+  (case (upd.set-value service path value)
+    (nil msg) (fail sys :set (if (or (msg:find "is a value$") (msg:find "is a directory$"))
+                                 msg
+                                 (.. service ": " (tostring msg))))
     _ 0))
 
 (fn cmd-set [upd sys args]
@@ -362,7 +359,7 @@ valid UTF-8 text is kept."
       (if (name-error upd service) (bad-name sys :set (name-error upd service))
           (= nil path) (usage-error sys "set: usage: upd set SERVICE/PATH VALUE")
           (case (check-path path)
-            parts (set-value upd sys service parts value)
+            parts (set-value upd sys service (table.concat parts "/") value)
             (nil msg) (fail sys :set (.. target ": " msg)))))
     _ (usage-error sys "set: usage: upd set SERVICE/PATH VALUE")))
 

@@ -252,11 +252,11 @@ root). Scripts get SIGKILL when the supervisor dies."
     f (let [line (f:read :*l)] (f:close) (tonumber (and line (line:match "^(%d+)"))))
     _ nil))
 
-(fn withdraw-stale! [upd entries]
+(fn withdraw-stale! [upd entries me]
   "At start: no tree a dead supervisor claimed, and none of a service we are
 about to run, may still look live. The dead one's list is believed only if
 it wrote it as we would (a squatter's `upd` tree could name others' trees)."
-  (let [old (when (= (upd.owner :upd) (upd.user-ids)) (upd.read :upd :services))
+  (let [old (when (= (upd.owner :upd) me) (upd.read :upd :services))
         names (collect [_ e (ipairs entries)] (values e.name true))]
     (each [name (pairs (if (= (type old) :table) old {}))]
       (tset names name true))
@@ -269,12 +269,9 @@ it wrote it as we would (a squatter's `upd` tree could name others' trees)."
   "Makes the root safe (never world-writable, sticky when group-writable) and
 the gid of the group that may publish in it: needed by `:user` services."
   (let [users? (accumulate [any? false _ e (ipairs entries)] (or any? (not= nil e.user)))
-        wanted (when users? (case (upd.user-ids nil :upd) (nil _) nil (_ gid) gid))
-        (gid notes) (upd.prepare-root wanted)]
-    (if (= nil gid)
-        (do (upd.log :err notes) nil)
-        (do (each [_ note (ipairs notes)] (upd.log :warn (.. (upd.root) ": " note)))
-            (when gid gid)))))
+        (gid notes) (upd.prepare-root (when users? :upd))]
+    (when (not= notes "") (upd.log (if gid :warn :err) (.. (upd.root) ": " notes)))
+    (when gid gid)))
 
 (fn load-entries [file]
   ;; The Fennel compiler is only needed while reading the file: drop it after.
@@ -300,6 +297,7 @@ the gid of the group that may publish in it: needed by `:user` services."
     (var depth 0)
     (var perform nil)
     (var publishers nil)
+    (var me nil)
     (fn internal-error [err]
       (upd.log :err (.. "internal error: " (tostring err)))
       (when debug.traceback (upd.log :debug (debug.traceback))))
@@ -318,13 +316,12 @@ the gid of the group that may publish in it: needed by `:user` services."
           (nil ?msg) (upd.log :err (.. "publish: " (tostring ?msg))))))
     (fn claim [name spec]
       "The name is ours to give: fresh `.<name>/`, owned by the service's user."
-      (case (upd.user-ids spec.user spec.group)
-        (nil msg) (values nil msg)
-        (uid gid) (if (and spec.user (not= uid 0) (not= uid (upd.user-ids)) (not publishers))
-                      (values nil (.. "cannot run as :user " (tostring spec.user) ": no group"
-                                      " may write " root " (make a group upd, or the root"
-                                      " group-writable: docs/state-tree.md)"))
-                      (upd.claim name uid gid (= true spec.private)))))
+      (let [(uid msg) (upd.claim name spec.user spec.group (= true spec.private))]
+        (if (and uid spec.user (not= uid 0) (not= uid me) (not publishers))
+            (values nil (.. "cannot run as :user " (tostring spec.user) ": no group"
+                            " may write " root " (make a group upd, or the root"
+                            " group-writable: docs/state-tree.md)"))
+            (values uid msg))))
     (fn spawn-service [name spec]
       (let [cmd (command-of spec self root publishers)]
         (var handle nil)
@@ -378,7 +375,7 @@ the gid of the group that may publish in it: needed by `:user` services."
         (nil msg) (upd.log :err (.. "control FIFO: " (tostring msg)))))
     (fn supervise [entries]
       (set publishers (publishers-group upd entries))
-      (withdraw-stale! upd entries)
+      (withdraw-stale! upd entries me)
       (upd.publish :upd (status-tree state extra))
       (listen!)
       ;; Nothing a dead script started outlives it: what it leaves is
@@ -395,7 +392,7 @@ the gid of the group that may publish in it: needed by `:user` services."
     (case (upd.lock-root)
       (where (nil msg) (not pid1?))
       (values nil (.. "another supervisor is running under " root " (" msg ")"))
-      _ (case (load-entries file)
+      ?euid (case (do (set me ?euid) (load-entries file))
           entries (supervise entries)
           (nil msg) (if pid1?
                         (do (upd.log :err (.. msg " (waiting for SIGHUP)"))

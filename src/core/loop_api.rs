@@ -455,7 +455,7 @@ fn read_spec(spec: &Table) -> Result<Spec> {
     };
     s.user = name_of(spec.get("user")?, "spec.user")?;
     s.group = name_of(spec.get("group")?, "spec.group")?;
-    s.extra_group = spec.get::<Option<u32>>("extra-group")?;
+    s.extra_group = spec.get::<Option<f64>>("extra-group")?.map(|g| g as u32);
     s.death_signal = match spec.get::<Value>("death-signal")? {
         Value::Nil => 0,
         v => signal_arg(v)?,

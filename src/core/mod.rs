@@ -84,22 +84,7 @@ pub fn module(lua: &Lua) -> Result<Table> {
             ),
             (
                 "log-dropped",
-                binding!(|_, ()| Ok(crate::evloop::log::dropped() as f64)),
-            ),
-            (
-                "user-ids",
-                binding!(|lua, (user, group): (Option<String>, Option<String>)| {
-                    use mlua::Value;
-                    let num = |v: Option<u32>| v.map_or(Value::Nil, |n| Value::Number(n.into()));
-                    // Unnamed: ours (effective ids).
-                    match crate::evloop::process::resolve_user(user.as_deref(), group.as_deref()) {
-                        Ok((u, g)) => Ok((
-                            num(u.or_else(|| Some(crate::sys::fs::geteuid()))),
-                            num(g.or_else(|| Some(crate::sys::fs::getegid()))),
-                        )),
-                        Err(m) => Ok((Value::Nil, Value::String(lua.create_string(m)?))),
-                    }
-                }),
+                binding!(|_, ()| Ok(f64::from(crate::evloop::log::dropped()))),
             ),
             (
                 "fifo-write",

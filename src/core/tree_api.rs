@@ -10,6 +10,7 @@ use std::path::Path;
 use mlua::{Lua, LuaString, Result, Table, Value};
 
 use crate::core::{add, function};
+use crate::sys::fs as sfs;
 use crate::tree::{self, key, Node, PublishOpts, MAX_DEPTH, MAX_ENTRIES, MAX_VALUE};
 
 /// Adds this layer's functions to `upd.core`.
@@ -109,7 +110,14 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                     }
                 }),
             ),
-            ("update", binding!(update)),
+            (
+                "set-value",
+                binding!(
+                    |lua, (name, path, value): (LuaString, LuaString, LuaString)| {
+                        set_value(lua, &name, &path, &value)
+                    }
+                ),
+            ),
             (
                 "owner",
                 binding!(
@@ -124,24 +132,42 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
             ),
             (
                 "claim",
-                binding!(
-                    |lua, (name, uid, gid, private): (String, u32, u32, Option<bool>)| {
-                        match tree::claim(&tree::root(), &name, uid, gid, private == Some(true)) {
-                            Ok(()) => Ok((Value::Boolean(true), Value::Nil)),
-                            Err(e) => failed(lua, e.0),
-                        }
+                binding!(|lua,
+                          (name, user, group, private): (
+                    String,
+                    Option<String>,
+                    Option<String>,
+                    Option<bool>
+                )| {
+                    // The ids the script will run as (ours when unnamed).
+                    let ids =
+                        crate::evloop::process::resolve_user(user.as_deref(), group.as_deref());
+                    let (uid, gid) = match ids {
+                        Ok((u, g)) => (
+                            u.unwrap_or_else(sfs::geteuid),
+                            g.unwrap_or_else(sfs::getegid),
+                        ),
+                        Err(m) => return failed(lua, m),
+                    };
+                    match tree::claim(&tree::root(), &name, uid, gid, private == Some(true)) {
+                        Ok(()) => Ok((Value::Number(uid.into()), Value::Nil)),
+                        Err(e) => failed(lua, e.0),
                     }
-                ),
+                }),
             ),
             (
                 "prepare-root",
-                binding!(|lua, group: Option<u32>| {
-                    let root = tree::root();
-                    match tree::prepare_root(&root, group) {
+                binding!(|lua, group: Option<String>| {
+                    // The group named `group`, if /etc/group has it.
+                    let gid = group.and_then(|g| {
+                        let text = std::fs::read_to_string("/etc/group").unwrap_or_default();
+                        crate::evloop::process::group_lookup(&text, &g)
+                    });
+                    match tree::prepare_root(&tree::root(), gid) {
                         Ok(m) => Ok((
                             m.publishers
                                 .map_or(Value::Boolean(false), |g| Value::Number(g.into())),
-                            Value::Table(lua.create_sequence_from(m.notes)?),
+                            Value::String(lua.create_string(m.notes)?),
                         )),
                         Err(e) => failed(lua, e.0),
                     }
@@ -154,7 +180,7 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                         // Held for the life of the process: the kernel
                         // releases it when we die, however we die.
                         std::mem::forget(fd);
-                        Ok((Value::Boolean(true), Value::Nil))
+                        Ok((Value::Number(sfs::geteuid().into()), Value::Nil))
                     }
                     Err(e) => failed(lua, e.0),
                 }),
@@ -180,52 +206,35 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
     Ok(())
 }
 
-/// `(update name f ?opts)`: `(f tree-or-nil)` runs under the service's
-/// lock and returns the tree to publish (or nil: nothing); `true` when it
-/// published, `false` when `f` returned nil, `nil, msg` on failure (also
-/// `nil, msg` returned by `f`). A published tree keeps its privacy; a new
-/// one is private with `opts.private`.
-fn update(
+/// `(set-value name path value)`: one value of a tree changed (directories
+/// made on the way), read and published under the service's lock, so that
+/// concurrent changes of one tree never lose each other's; `true` or `nil, msg`.
+fn set_value(
     lua: &Lua,
-    (name, f, opts): (LuaString, mlua::Function, Option<Table>),
+    name: &LuaString,
+    path: &LuaString,
+    value: &LuaString,
 ) -> Result<(Value, Value)> {
-    let name = match text("publish", "service name", &name) {
-        Ok(n) => n,
-        Err(m) => return failed(lua, m),
+    let (name, path) = match (
+        text("publish", "service name", name),
+        text("set", "path", path),
+    ) {
+        (Ok(n), Ok(p)) => (n, p),
+        (Err(m), _) | (_, Err(m)) => return failed(lua, m),
     };
-    let private = match &opts {
-        Some(o) => !matches!(
-            o.get::<Value>("private")?,
-            Value::Nil | Value::Boolean(false)
-        ),
-        None => false,
+    let keys = match key::split_path(&path) {
+        Ok(k) if !k.is_empty() => k,
+        Ok(_) => return failed(lua, format!("{name}: empty path")),
+        Err((k, e)) => return failed(lua, format!("{name}/{path}: invalid key {k}: {e}")),
     };
-    let mut raised = None;
-    let mut run = |current: Option<Node>| -> std::result::Result<Option<Node>, String> {
-        let arg = match &current {
-            Some(n) => node_to_lua(lua, n).map_err(|e| e.to_string())?,
-            None => Value::Nil,
-        };
-        match f.call::<(Value, Value)>(arg) {
-            Ok((Value::Table(t), _)) => lua_to_node(lua, &t, &name).map(Some).map_err(|b| b.0),
-            Ok((Value::Nil, Value::Nil)) => Ok(None),
-            Ok((_, Value::String(m))) => Err(m.to_string_lossy()),
-            Ok((v, _)) => Err(format!(
-                "publish {name}: update function returned a {}",
-                v.type_name()
-            )),
-            Err(e) => {
-                raised = Some(e);
-                Err(String::new())
-            }
-        }
+    let value = value.as_bytes().to_vec();
+    let mut set = |t: Option<Node>| {
+        let mut t = t.unwrap_or_else(|| Node::Dir(BTreeMap::new()));
+        tree::set_value(&mut t, &keys, value.clone(), &name)?;
+        Ok(Some(t))
     };
-    let r = tree::update(&tree::root(), &name, private, &mut run);
-    if let Some(e) = raised {
-        return Err(e);
-    }
-    match r {
-        Ok(b) => Ok((Value::Boolean(b), Value::Nil)),
+    match tree::update(&tree::root(), &name, false, &mut set) {
+        Ok(_) => Ok((Value::Boolean(true), Value::Nil)),
         Err(e) => failed(lua, e.0),
     }
 }

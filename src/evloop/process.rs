@@ -305,8 +305,8 @@ pub fn passwd_lookup(text: &str, name: &str) -> Option<(u32, u32)> {
 /// The primary gid of the first `/etc/passwd` line with uid `uid`.
 pub fn passwd_gid_of(text: &str, uid: u32) -> Option<u32> {
     text.lines().find_map(|line| {
-        let mut f = line.split(':').skip(2);
-        if f.next()?.parse::<u32>().ok()? != uid {
+        let mut f = line.split(':');
+        if f.nth(2)?.parse::<u32>().ok()? != uid {
             return None;
         }
         f.next()?.parse().ok()

@@ -360,14 +360,15 @@ pub fn try_lock_exclusive(fd: BorrowedFd) -> io::Result<bool> {
 /// at most `secs` for it (retrying every few milliseconds): never a wait
 /// without a deadline. `ETIMEDOUT` when it stayed held.
 pub fn lock_exclusive_within(fd: BorrowedFd, secs: f64) -> io::Result<()> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs);
-    let mut pause = std::time::Duration::from_micros(500);
+    let deadline = super::proc::monotonic() + secs;
+    let mut pause_ms = 1;
     while !try_lock_exclusive(fd)? {
-        if std::time::Instant::now() >= deadline {
+        if super::proc::monotonic() >= deadline {
             return Err(io::Error::from_raw_os_error(libc::ETIMEDOUT));
         }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(std::time::Duration::from_millis(20));
+        // poll with no fds: a sleep, without std's thread machinery
+        super::proc::poll(&mut [], pause_ms)?;
+        pause_ms = (pause_ms * 2).min(20);
     }
     Ok(())
 }

@@ -115,6 +115,38 @@ fn check<'a>(node: &'a Node, path: &mut Vec<&'a str>, size: &mut Size) -> Result
     Ok(())
 }
 
+/// Sets the value at key path `path` (at least one key) in the directory
+/// `tree`, making the directories on the way. A value in the way of a
+/// directory, or a directory where the value goes, is an error naming it
+/// (`at` prefixes the path: `eth0/mtu is a value`).
+pub fn set_value(tree: &mut Node, path: &[&str], value: Vec<u8>, at: &str) -> Result<(), String> {
+    let Some((last, dirs)) = path.split_last() else {
+        return Err(format!("{at}: empty path"));
+    };
+    let mut node = tree;
+    for i in 0..=dirs.len() {
+        let Node::Dir(m) = node else {
+            return Err(format!("{at}/{} is a value", path[..i].join("/")));
+        };
+        if i == dirs.len() {
+            if let Some(Node::Dir(_)) = m.get(*last) {
+                return Err(format!("{at}/{} is a directory", path.join("/")));
+            }
+            m.insert(last.to_string(), Node::Value(value));
+            return Ok(());
+        }
+        // (not the entry API: insert and get_mut are in the binary already)
+        if !m.contains_key(dirs[i]) {
+            m.insert(dirs[i].to_string(), Node::Dir(BTreeMap::new()));
+        }
+        let Some(next) = m.get_mut(dirs[i]) else {
+            return Ok(());
+        };
+        node = next;
+    }
+    Ok(())
+}
+
 /// The node at key path `path` inside `node`, if any.
 pub fn lookup<'a>(node: &'a Node, path: &[&str]) -> Option<&'a Node> {
     path.iter().try_fold(node, |n, k| match n {
@@ -189,6 +221,22 @@ mod tests {
                 .collect(),
         );
         assert!(validate_tree(&fat).unwrap_err().contains("bytes of values"));
+    }
+
+    #[test]
+    fn set_value_makes_directories_and_names_conflicts() {
+        let mut t = d(vec![("a", v("1"))]);
+        set_value(&mut t, &["b", "c"], b"2".to_vec(), "s").unwrap();
+        set_value(&mut t, &["a"], b"3".to_vec(), "s").unwrap();
+        assert_eq!(t, d(vec![("a", v("3")), ("b", d(vec![("c", v("2"))]))]));
+        assert_eq!(
+            set_value(&mut t, &["a", "x"], vec![], "s").unwrap_err(),
+            "s/a is a value"
+        );
+        assert_eq!(
+            set_value(&mut t, &["b"], vec![], "s").unwrap_err(),
+            "s/b is a directory"
+        );
     }
 
     #[test]

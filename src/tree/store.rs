@@ -1159,8 +1159,8 @@ pub struct RootMode {
     /// The group whose members may publish (the root is sticky and
     /// group-writable for it), if any.
     pub publishers: Option<u32>,
-    /// What was changed, for the log.
-    pub notes: Vec<String>,
+    /// What was changed, for the log (empty when nothing was).
+    pub notes: String,
 }
 
 /// Makes the root safe to share before a supervisor starts: created 0755 if
@@ -1169,38 +1169,31 @@ pub struct RootMode {
 /// only its own entries). With `group`, a root that no group may write yet
 /// is given to that group, mode 1775, so `:user` services can publish.
 pub fn prepare_root(root: &Path, group: Option<u32>) -> Result<RootMode, TreeError> {
-    let fail =
-        |what: &str, e: io::Error| TreeError(format!("root {}: {what}: {e}", root.display()));
+    let fail = |e: io::Error| TreeError(format!("root {}: {e}", root.display()));
     if open_root("root", root)?.is_none() {
         make_root(root, "upd")?;
     }
-    let p = sfs::cstr(root.as_os_str().as_bytes())
-        .map_err(|_| TreeError(format!("bad root {}", root.display())))?;
-    let m = sfs::stat_path(&p).map_err(|e| fail("cannot stat", e))?;
-    let mut notes = Vec::new();
+    let p = sfs::cstr(root.as_os_str().as_bytes()).map_err(fail)?;
+    let m = sfs::stat_path(&p).map_err(fail)?;
     let mut mode = m.perm & !0o002;
-    if m.perm & 0o002 != 0 {
-        notes.push(format!("was world-writable (mode {:o}): no longer", m.perm));
-    }
     let mut gid = m.gid;
     if mode & 0o020 == 0 {
         if let Some(g) = group {
-            sfs::chown_path(&p, u32::MAX, g).map_err(|e| fail("cannot chgrp", e))?;
+            sfs::chown_path(&p, u32::MAX, g).map_err(fail)?;
             gid = g;
             mode |= 0o070;
-            notes.push(format!(
-                "given to group {g} (group-writable, sticky) so that :user services can publish"
-            ));
         }
     }
     if mode & 0o020 != 0 {
         mode |= 0o1000;
     }
+    let mut notes = String::new();
     if mode != m.perm {
-        sfs::chmod_path(&p, mode).map_err(|e| fail("cannot chmod", e))?;
-        if m.perm & 0o1000 == 0 && mode & 0o1000 != 0 {
-            notes.push(format!("made sticky (mode {mode:o})"));
-        }
+        sfs::chmod_path(&p, mode).map_err(fail)?;
+        notes = format!(
+            "mode {:o} made {mode:o} (group {gid}; never world-writable, sticky when group-writable)",
+            m.perm
+        );
     }
     Ok(RootMode {
         publishers: (mode & 0o020 != 0).then_some(gid),
@@ -2010,11 +2003,7 @@ mod tests {
         let m = prepare_root(&root, None).unwrap();
         let mode = std::fs::metadata(&root).unwrap().mode() & 0o7777;
         assert_eq!(mode, 0o1775, "{:?}", m.notes);
-        assert!(
-            m.notes.iter().any(|n| n.contains("world-writable")),
-            "{:?}",
-            m.notes
-        );
+        assert!(m.notes.starts_with("mode 777 made 1775"), "{}", m.notes);
         assert_eq!(m.publishers, Some(std::fs::metadata(&root).unwrap().gid()));
         std::fs::remove_dir_all(&root).unwrap();
     }
