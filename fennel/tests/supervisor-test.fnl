@@ -373,7 +373,7 @@
                         (t.is= :inherit h.spec.output)
                         (t.is= nil h.spec.on-line)
                         (h.spec.on-exit {:pid h.pid :code 3})
-                        (t.is= ["a" "upd" "a"] u.withdrawn "stale ones at start, then a's")
+                        (t.is= ["a" "a"] u.withdrawn "stale ones at start (upd is claimed), then a's")
                         (t.is= :backoff (. u.published.upd :services :a :state))
                         (t.is= "exit 3" (. u.published.upd :services :a :last-exit))
                         (u.advance 1)
@@ -438,9 +438,10 @@
                (set u.script [#(u.stop)])
                (run-shell u file)
                (table.sort u.withdrawn)
-               (t.is= ["a" "n" "old" "upd" "upd"] u.withdrawn
-                      "the old tree's services, ours, the old upd tree (and ours at the end)")
-               (t.is= [["a" :me false] ["n" "nobody" false]] u.claimed)
+               (t.is= ["a" "n" "old" "upd"] u.withdrawn
+                      "the old tree's services and ours (and our upd tree at the end)")
+               (t.is= [["upd" :me false] ["a" :me false] ["n" "nobody" false]] u.claimed
+                      "upd claimed (not only withdrawn) before anything is published")
                (t.is= 99 (. u.spawned 2 :spec :extra-group))
                (t.is= :KILL (. u.spawned 1 :spec :death-signal))
                (t.is= 5 u.orphan-grace "orphans of dead scripts get the stop timeout")))))

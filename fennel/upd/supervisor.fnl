@@ -263,7 +263,10 @@ it wrote it as we would (a squatter's `upd` tree could name others' trees)."
     (each [name (pairs names)]
       (case (upd.withdraw name)
         (nil msg) (upd.log :err msg)))
-    (upd.withdraw :upd)))
+    ;; Claimed, not just withdrawn: a fresh `.upd/` of ours at once, so no
+    ;; user who may write the root can make it first and own our tree.
+    (case (upd.claim :upd nil nil false)
+      (nil msg) (upd.log :err msg))))
 
 (fn publishers-group [upd entries]
   "Makes the root safe (never world-writable, sticky when group-writable) and
