@@ -61,7 +61,7 @@
 
 (fn subnet-address [prefix-text len subnet host]
   ;; The address HOST (an integer < 2^16) in /64 number SUBNET of
-  ;; PREFIX-TEXT/LEN: ("2001:db8:1200::", 56, 1, 1) -> "2001:db8:1201::1".
+  ;; PREFIX-TEXT/LEN: ("2001:db8:1200::", 56, 3, 1) -> "2001:db8:1200:3::1".
   ;; -> address text, the /64's prefix text; or nil, msg
   (let [g (->groups prefix-text)
         room (- 64 len)]
