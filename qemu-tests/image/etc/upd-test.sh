@@ -147,6 +147,7 @@ lanhost_ping6() { lanhost ping6 -c 1 -W 2 "${1:-2001:db8:ffff::1}" >/dev/null 2>
 # asking for IPv4; waits for PPPoE up and the delegated prefix on lan0.
 # Sets UP_MS (pppoe up after eth0's carrier) and BOOT_MS (since boot, at the end).
 router_up() {
+  isp-delegate
   start_upd /etc/upd/services.fnl
   lanhost udhcpc -b -i eth0 -s /etc/lanhost-udhcpc >/dev/null 2>&1
   wait_for 20 "/run/upd/eth0/carrier = yes" is eth0/carrier yes
