@@ -202,11 +202,13 @@
                                   :RA_REACHABLE :reachable :RA_RETRANSMIT :retransmit})]
             (case (scalar env name "^%d+$" errors)
               nil (tset ra key (?. prev :ra key))
+              false nil
               v (tset ra key v)))
           (set tree.ra ra)
           (each [name key (pairs {:PASSTHRU :passthru :CAPTIVE_PORTAL_URI :captive_portal})]
             (case (scalar env name (if (= name :PASSTHRU) "^%x*$" "^[%w%p]*$") errors)
               nil (tset tree key (. prev key))
+              false nil
               "" nil
               v (tset tree key v)))
           (when (> (length errors) 0)

@@ -130,7 +130,10 @@
            (t.is= [] errors)
            (t.is= [] tree.prefixes)
            (t.is= [] tree.ra_prefixes)
-           (t.is= [] tree.rdnss)))
+           (t.is= [] tree.rdnss)
+           (t.is= {} tree.ra "absent RA_* are not published")
+           (t.is= nil tree.passthru)
+           (t.is= nil tree.captive_portal)))
 
 (s:test "a malformed PREFIXES entry keeps the last good prefixes; the error is in the tree"
         #(let [good (tree-of :bound {:PREFIXES "2001:db8:100::/56,3600,7200" :RDNSS "2001:db8::53"})

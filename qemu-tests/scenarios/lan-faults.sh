@@ -8,6 +8,13 @@
 # timeout: 200
 
 both_back() {
+  wait_for 60 "$1: pppoe/state = up" is pppoe/state up
+  m_ppp=$(( $(now_ms) - t0 ))
+  wait_for 60 "$1: odhcp6c-wan bound again" '[ "$(val odhcp6c-wan/state)" = bound ] && [ -n "$(val odhcp6c-wan/ra_prefixes/1/prefix)" ]'
+  m_dhcp=$(( $(now_ms) - t0 ))
+  wait_for 30 "$1: 2001:db8:1200::1 on lan0 again" 'ip -6 addr show dev lan0 | grep -q 2001:db8:1200::1/64'
+  m_lan=$(( $(now_ms) - t0 ))
+  info "$1: pppoe up after $m_ppp ms, odhcp6c bound after $m_dhcp ms, the prefix on lan0 after $m_lan ms"
   wait_for 60 "$1: the LAN host pings 198.51.100.1 again" lanhost_ping4
   b4=$(( $(now_ms) - t0 ))
   wait_for 60 "$1: the LAN host pings 2001:db8:ffff::1 again" lanhost_ping6

@@ -149,7 +149,7 @@ lanhost_ping6() { lanhost ping6 -c 1 -W 2 "${1:-2001:db8:ffff::1}" >/dev/null 2>
 router_up() {
   isp-delegate
   start_upd /etc/upd/services.fnl
-  lanhost udhcpc -b -i eth0 -s /etc/lanhost-udhcpc >/dev/null 2>&1
+  lanhost udhcpc -b -T 1 -t 30 -A 1 -i eth0 -s /etc/lanhost-udhcpc >/dev/null 2>&1
   wait_for 20 "/run/upd/eth0/carrier = yes" is eth0/carrier yes
   wait_for 40 "/run/upd/pppoe/state = up" is pppoe/state up
   UP_MS=$WAITED_MS
