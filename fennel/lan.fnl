@@ -20,8 +20,8 @@
 ;; DNS: upstream servers are `rdnss/N` and `dns/N` (in upstream order,
 ;; deduplicated, only address characters), written to CONFIG.servers
 ;; (dnsmasq --servers-file); a change is a SIGHUP (dnsmasq re-reads that
-;; file on SIGHUP). CONFIG (dnsmasq --conf-file) is written once: enable-ra
-;; and the constructor ranges never change, so dnsmasq is never restarted
+;; file on SIGHUP). CONFIG (dnsmasq --conf-file) is written once: enable-ra,
+;; the constructor ranges and the lease file (CONFIG.leases) never change, so dnsmasq is never restarted
 ;; for a prefix change and remembers the old prefixes it must deprecate.
 ;; Bursts of upstream changes coalesce: one pass after the loop has drained
 ;; them (upd.after 0).
@@ -83,7 +83,9 @@
   ;; -> config text, servers text
   (let [head (.. "# written by upd lan from " (table.concat s.upstreams ", ") "; do not edit\n")
         conf (.. head "enable-ra\n"
-                 "dhcp-range=::1000,::1fff,constructor:" s.lan-if ",slaac,64\n")
+                 "dhcp-range=::1000,::1fff,constructor:" s.lan-if ",slaac,64\n"
+                 ;; beside CONFIG: dnsmasq's default directory may not exist
+                 "dhcp-leasefile=" s.config ".leases\n")
         srv (.. head (table.concat (icollect [_ a (ipairs (servers s))] (.. "server=" a "\n"))))]
     (values conf srv)))
 

@@ -68,6 +68,25 @@ ensure_upscript() {
   [ -x "$upscript" ] || { UPSCRIPT_ERR="cargo succeeded but $upscript is missing"; return 1; }
 }
 
+# isc_dhcpd DIR: ISC dhcpd (Debian's isc-dhcp-server, mipsel) in DIR/usr/sbin
+# for the ISP, fetched into the cache with the base's apt state. Only with
+# ODHCP6C=path (its libraries, libc and libatomic, are in the base).
+isc_dhcpd() {
+  local deb a=$cache/apt-bookworm-mipsel t
+  deb=$(ls "$cache"/debs/isc-dhcp-server_*.deb 2>/dev/null | head -n1)
+  if [ -z "$deb" ]; then
+    (cd "$cache/debs" && apt-get -o "Dir::Etc::SourceList=$a/sources.list" -o Dir::Etc::SourceParts=/dev/null \
+       -o "Dir::State::Lists=$a/lists" -o "Dir::Cache=$a/cache" -o APT::Architecture=mipsel \
+       -o APT::Architectures=mipsel -o APT::Sandbox::User=root download -qq isc-dhcp-server) ||
+      die "cannot download isc-dhcp-server for the ISP's DHCPv6 server"
+    deb=$(ls "$cache"/debs/isc-dhcp-server_*.deb | head -n1)
+  fi
+  t=$(mktemp -d)
+  dpkg-deb -x "$deb" "$t"
+  cp "$t/usr/sbin/dhcpd" "$1/usr/sbin/dhcpd"
+  rm -rf "$t"
+}
+
 # build_layers: upd.cpio.gz (when the binary exists) and overlay.cpio.gz.
 build_layers() {
   local d
@@ -83,6 +102,7 @@ build_layers() {
     [ -x "$ODHCP6C" ] || die "ODHCP6C=$ODHCP6C is not an executable file"
     mkdir -p "$d/usr/sbin"
     cp "$ODHCP6C" "$d/usr/sbin/odhcp6c"
+    isc_dhcpd "$d"
   fi
   find "$repo/fennel" -maxdepth 1 -name '*.fnl' -exec cp {} "$d/usr/share/upd/" \;
   [ -d "$repo/fennel/upd" ] && cp -r "$repo/fennel/upd" "$d/usr/share/upd/"

@@ -10,6 +10,6 @@
  {:name "lan" :script "lan"
   :args ["/run/dnsmasq-lan.conf" "odhcp6c-wan" "pppoe" "--interface" "lan0" "--ipv4" "192.168.1.1/24"
          "--" "--interface=lan0" "--bind-dynamic" "--no-resolv" "--no-hosts"
-         "--dhcp-range=192.168.1.100,192.168.1.199,1h" "--log-facility=/tmp/dnsmasq.log" "--dhcp-leasefile=/run/dnsmasq-lan.leases"
+         "--dhcp-range=192.168.1.100,192.168.1.199,1h" "--log-facility=/tmp/dnsmasq.log"
          "--user=root" "--group=root" "--pid-file=/run/dnsmasq-lan.pid"]}
  {:name "nat" :script "nat" :args ["ppp0" "--source" "192.168.1.0/24"]}]
