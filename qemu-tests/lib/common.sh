@@ -97,8 +97,8 @@ build_layers() {
     ln -s upscript "$d/bin/upd"
   fi
   if [ -n "${ODHCP6C:-}" ]; then
-    # A real odhcp6c (mipsel) instead of the replayer; the ISP then runs ISC
-    # dhcpd with prefix delegation (local verification only: not in CI).
+    # A real odhcp6c (mipsel) instead of the replayer, and ISC dhcpd for the
+    # ISP (qemu-tests/verify/real-odhcp6c.sh; local verification only: not in CI).
     [ -x "$ODHCP6C" ] || die "ODHCP6C=$ODHCP6C is not an executable file"
     mkdir -p "$d/usr/sbin"
     cp "$ODHCP6C" "$d/usr/sbin/odhcp6c"
