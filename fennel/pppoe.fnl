@@ -52,12 +52,13 @@
     (add s.extra)
     argv))
 
-;; pppd's words for a kernel without what the mode needs (pppd 2.4.9/2.5)
+;; pppd's words for a kernel without what the mode needs (pppd 2.4.9/2.5):
+;; no PPPoX at all, or PPPoX without PPPoE (seen in the emulated router)
+(local no-pppoe "the kernel has no PPPoE support (CONFIG_PPPOE, pppoe.ko): load it, or use --mode pty (user-space rp-pppoe)")
 (local kernel-lacks
-       [["Failed to create PPPoE socket: Address family not supported"
-         "the kernel has no PPPoE support (CONFIG_PPPOE, pppoe.ko): load it, or use --mode pty (user-space rp-pppoe)"]
-        ["does not support PPPoE"
-         "the kernel has no PPPoE support (CONFIG_PPPOE, pppoe.ko): load it, or use --mode pty (user-space rp-pppoe)"]
+       [["Failed to create PPPoE socket: Address family not supported" no-pppoe]
+        ["Failed to create PPPoE socket: Protocol not supported" no-pppoe]
+        ["does not support PPPoE" no-pppoe]
         ["PPP discipline"
          "the kernel has no PPP async tty support (CONFIG_PPP_ASYNC, ppp_async.ko), which --mode pty needs"]
         ["this system lacks PPP kernel support" "the kernel has no PPP support (CONFIG_PPP, /dev/ppp)"]])

@@ -253,7 +253,12 @@
            (t.is= 1 (length (pppds)))
            (fake.netlink! (link "eth0" false))
            (fake.netlink! (link "eth0" true))
-           (t.is= 2 (length (pppds)) "tried again after the carrier came back")))
+           (t.is= 2 (length (pppds)) "tried again after the carrier came back")
+           ;; pppox loaded without pppoe: pppd 2.4.9's words in the emulated router
+           (fake.line! (last-pppd) :stdout "Failed to create PPPoE socket: Protocol not supported")
+           (fake.exit! (last-pppd) {:code 8})
+           (t.is= :failed (state))
+           (t.is (: (published :reason) :find "no PPPoE support" 1 true))))
 
 (test "pty mode without PPP async, or without the pppoe program: the reason names it"
       #(do (argv-of {:mode "pty"})

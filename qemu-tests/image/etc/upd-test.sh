@@ -157,3 +157,12 @@ router_up() {
   wait_for 20 "lan/addresses/1 published" '[ -n "$(val lan/addresses/1/address)" ]'
   BOOT_MS=$(now_ms)
 }
+
+# upd_pppds: how many client pppds (on eth0, either mode) run.
+upd_pppds() {
+  _n=0
+  for p in $(pids_of pppd); do
+    tr '\0' ' ' < "/proc/$p/cmdline" | grep -q 'eth0' && _n=$((_n + 1))
+  done
+  echo $_n
+}
