@@ -7,8 +7,8 @@
 ;; the address ::HOST (default 1) of /64 number --subnet (default 0) in it,
 ;; with the lease's lifetimes (`ip -6 addr replace ... valid_lft V
 ;; preferred_lft P`, again at each renewal): the kernel counts them down and
-;; dnsmasq's `constructor:` builds its RA and DHCPv6 ranges from that address,
-;; advertising the lifetimes as they are. A prefix that goes away (withdrawn,
+;; dnsmasq's `constructor:` builds its RA from that address, advertising the
+;; lifetimes as they are (SLAAC, and stateless DHCPv6 for DNS). A prefix that goes away (withdrawn,
 ;; changed, the upstream says it is unbound) is removed from the interface:
 ;; dnsmasq, which keeps running, then advertises it as an old prefix
 ;; (preferred 0, valid counting down, at most 2 h) so hosts deprecate it.
@@ -83,7 +83,9 @@
   ;; -> config text, servers text
   (let [head (.. "# written by upd lan from " (table.concat s.upstreams ", ") "; do not edit\n")
         conf (.. head "enable-ra\n"
-                 "dhcp-range=::1000,::1fff,constructor:" s.lan-if ",slaac,64\n"
+                 ;; stateless: dnsmasq's DHCPv6 leases would get its lease time
+                 ;; (1 day), not the prefix's lifetimes (measured, dnsmasq 2.90)
+                 "dhcp-range=::,constructor:" s.lan-if ",ra-stateless,64\n"
                  ;; beside CONFIG: dnsmasq's default directory may not exist
                  "dhcp-leasefile=" s.config ".leases\n")
         srv (.. head (table.concat (icollect [_ a (ipairs (servers s))] (.. "server=" a "\n"))))]

@@ -44,7 +44,7 @@
              (t.is= ["dnsmasq" "--keep-in-foreground" "--conf-file=/etc/dnsmasq.d/upd.conf"
                      "--servers-file=/etc/dnsmasq.d/upd.conf.servers"]
                     (. (fake.last-spawn "dnsmasq") :spec :argv))
-             (t.is= "# written by upd lan from odhcp6c-wan, pppoe; do not edit\nenable-ra\ndhcp-range=::1000,::1fff,constructor:br0,slaac,64\ndhcp-leasefile=/etc/dnsmasq.d/upd.conf.leases\n"
+             (t.is= "# written by upd lan from odhcp6c-wan, pppoe; do not edit\nenable-ra\ndhcp-range=::,constructor:br0,ra-stateless,64\ndhcp-leasefile=/etc/dnsmasq.d/upd.conf.leases\n"
                     (content "/etc/dnsmasq.d/upd.conf"))
              (t.is= :running (published :state))
              (t.is= false (published :ra))))

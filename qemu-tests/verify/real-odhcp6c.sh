@@ -1,7 +1,9 @@
 # real-odhcp6c (by hand, not in CI: ODHCP6C=/path/to/mipsel/odhcp6c
 # qemu-tests/run real-odhcp6c): a real odhcp6c, supervised by the odhcp6c
 # service, gets a delegated prefix from the ISP's ISC dhcpd, and the chain
-# puts it on the LAN: the LAN host pings the ISP over IPv6 from it.
+# puts it on the LAN: the LAN host pings the ISP over IPv6 from it. Then the
+# same odhcp6c as the LAN host's DHCPv6 client against the router's dnsmasq
+# (stateless: it gets DNS, the router's address, informed).
 # Over IPoE (odhcp6c on eth0, dhcpd on eth1): ISC dhcpd 4.4.3 refuses PPP
 # interfaces ("Unsupported device type 512"), so it cannot answer on ppp0.
 # needs: upscript
@@ -43,5 +45,14 @@ wait_for 20 "lan0 has 2001:db8:1200::1" 'ip -6 addr show dev lan0 | grep -q 2001
 wait_for 30 "the LAN host's address in 2001:db8:1200::/64" '[ -n "$(lanhost_ipv6 2001:db8:1200:)" ]'
 info "LAN host $(lanhost_ipv6 2001:db8:1200:), lifetimes $(lanhost_lifetimes 2001:db8:1200:)"
 wait_for 20 "the LAN host pings 2001:db8:ffff::1" lanhost_ping6
+cat > /tmp/dump6.sh <<'SH'
+#!/bin/sh
+[ "$2" = informed ] || [ "$2" = bound ] || exit 0
+echo "$2 ADDRESSES=$ADDRESSES RDNSS=$RDNSS RA_ADDRESSES=$RA_ADDRESSES" >> /tmp/lanhost-dhcp6
+SH
+chmod 755 /tmp/dump6.sh
+lanhost /usr/sbin/odhcp6c -s /tmp/dump6.sh eth0 >/tmp/lanhost-odhcp6c.log 2>&1 &
+wait_for 30 "the LAN host's DHCPv6 answer from dnsmasq" 'grep -q "RDNSS=2001:db8:1200::1" /tmp/lanhost-dhcp6'
+info "LAN host's DHCPv6 (dnsmasq): $(head -n 1 /tmp/lanhost-dhcp6)"
 for k in $(cd /run/upd/odhcp6c-wan && ls); do info "odhcp6c-wan/$k: $(find /run/upd/odhcp6c-wan/$k -type f 2>/dev/null | head -n 8 | while read f; do printf '%s=%s ' "${f#/run/upd/odhcp6c-wan/}" "$(cat $f)"; done)"; done
 pass
