@@ -106,6 +106,8 @@
 ;; publishing
 (fn fake.service-name [?default] (or fake.name ?default))
 (fn fake.root [] "/fake/run/upd")
+;; the one native rule for service names, as the real module has it
+(set fake.check-name (. (require :upd.core) :check-name))
 
 (fn fake.publish [name tree ?opts]
   (let [copy (deep-copy tree)]
