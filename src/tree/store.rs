@@ -1175,7 +1175,9 @@ pub fn prepare_root(root: &Path, group: Option<u32>) -> Result<RootMode, TreeErr
     }
     let p = sfs::cstr(root.as_os_str().as_bytes()).map_err(fail)?;
     let m = sfs::stat_path(&p).map_err(fail)?;
-    let mut mode = m.perm & !0o002;
+    // Group 0 is never the publishers' group either: every `:user` script
+    // would be given it.
+    let mut mode = m.perm & if m.gid == 0 { !0o022 } else { !0o002 };
     let mut gid = m.gid;
     if mode & 0o020 == 0 {
         if let Some(g) = group {
@@ -1999,12 +2001,30 @@ mod tests {
         let m = prepare_root(&root, None).unwrap();
         assert_eq!(m.publishers, None);
         use std::os::unix::fs::PermissionsExt;
+        let gid = std::fs::metadata(&root).unwrap().gid();
         std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let m = prepare_root(&root, None).unwrap();
+        let mode = std::fs::metadata(&root).unwrap().mode() & 0o7777;
+        if gid == 0 {
+            // group 0 may not publish: only root writes
+            assert_eq!((mode, m.publishers), (0o755, None), "{}", m.notes);
+            let p = sfs::cstr(root.as_os_str().as_bytes()).unwrap();
+            sfs::chown_path(&p, u32::MAX, 4242).unwrap();
+            std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
+        }
         let m = prepare_root(&root, None).unwrap();
         let mode = std::fs::metadata(&root).unwrap().mode() & 0o7777;
         assert_eq!(mode, 0o1775, "{:?}", m.notes);
         assert!(m.notes.starts_with("mode 777 made 1775"), "{}", m.notes);
         assert_eq!(m.publishers, Some(std::fs::metadata(&root).unwrap().gid()));
+        if sfs::geteuid() == 0 {
+            // no group may write it yet: given to the group asked for
+            std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let m = prepare_root(&root, Some(4343)).unwrap();
+            let meta = std::fs::metadata(&root).unwrap();
+            assert_eq!((meta.mode() & 0o7777, meta.gid()), (0o1775, 4343));
+            assert_eq!(m.publishers, Some(4343));
+        }
         std::fs::remove_dir_all(&root).unwrap();
     }
 
