@@ -1023,6 +1023,11 @@ pub fn withdraw(root: &Path, name: &str) -> Result<bool, TreeError> {
         }
         None => None,
     };
+    // Under the lock: a publisher may have linked it since we looked.
+    let link = match dotfd {
+        Some(_) => read_link("withdraw", root, rootfd, name)?,
+        None => link,
+    };
     let published = matches!(link, Link::Generation(_));
     if published {
         match sfs::unlink_at(rootfd, &c(name), false) {
