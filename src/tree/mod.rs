@@ -123,14 +123,23 @@ pub fn set_value(tree: &mut Node, path: &[&str], value: Vec<u8>, at: &str) -> Re
     let Some((last, dirs)) = path.split_last() else {
         return Err(format!("{at}: empty path"));
     };
+    // `at/k1/.../kn` (no `join`: it is not in the binary otherwise)
+    let shown = |n: usize, what: &str| {
+        let mut s = at.to_string();
+        for k in &path[..n] {
+            s.push('/');
+            s.push_str(k);
+        }
+        s + what
+    };
     let mut node = tree;
     for i in 0..=dirs.len() {
         let Node::Dir(m) = node else {
-            return Err(format!("{at}/{} is a value", path[..i].join("/")));
+            return Err(shown(i, " is a value"));
         };
         if i == dirs.len() {
             if let Some(Node::Dir(_)) = m.get(*last) {
-                return Err(format!("{at}/{} is a directory", path.join("/")));
+                return Err(shown(path.len(), " is a directory"));
             }
             m.insert(last.to_string(), Node::Value(value));
             return Ok(());
