@@ -222,6 +222,27 @@ pub fn stat_path(path: &CStr) -> io::Result<Meta> {
     Ok(meta_of(&st))
 }
 
+/// The owner's uid and the permission bits of the directory `path`, made
+/// (with `mode`) when nothing is there; a symlink at `path` is `ELOOP` or
+/// `ENOTDIR`, never followed: for a work directory no other user may plant.
+#[allow(clippy::unnecessary_cast)]
+pub fn dir_owner(path: &CStr, mode: u32) -> io::Result<(u32, u32)> {
+    // SAFETY: a NUL-terminated path.
+    if let Err(e) = cvt(unsafe { libc::mkdir(path.as_ptr(), mode as libc::mode_t) }) {
+        if e.raw_os_error() != Some(libc::EEXIST) {
+            return Err(e);
+        }
+    }
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: as in `open_dir`.
+    let fd = cvt(unsafe { libc::openat(libc::AT_FDCWD, path.as_ptr(), flags) }).map(owned)?;
+    // SAFETY: as in `fstat`.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: valid fd and a pointer to a live `stat`.
+    cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+    Ok((st.st_uid as u32, (st.st_mode & 0o7777) as u32))
+}
+
 /// Creates the directory `name` in `dir` and opens it, with exactly `mode`.
 pub fn mkdir_at(dir: BorrowedFd, name: &CStr, mode: u32) -> io::Result<OwnedFd> {
     // SAFETY: valid fd and NUL-terminated name.

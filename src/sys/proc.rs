@@ -433,6 +433,12 @@ pub fn getpid() -> i32 {
     std::process::id() as i32
 }
 
+/// Our effective user id.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 /// `strerror` text for an errno value, without Rust's " (os error N)" suffix.
 pub fn error_text(e: &io::Error) -> String {
     let s = e.to_string();
