@@ -18,6 +18,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=FENNEL_LUA");
     println!("cargo:rerun-if-changed=fennel");
     println!("cargo:rerun-if-changed=build/fennel/fennel.lua");
+    discard_unused_sections(&out);
 
     let fennel_path = match std::env::var_os("FENNEL_LUA") {
         Some(p) => PathBuf::from(p),
@@ -145,6 +146,35 @@ fn main() {
     }
     table.push_str("];\n");
     std::fs::write(out.join("embedded.rs"), table).unwrap();
+}
+
+/// On the routers (MIPS, panics abort), sections nothing reads at run time
+/// are left out of the binary by the linker (an lld script that `INSERT`s a
+/// `/DISCARD/` rule into the default layout):
+/// - `.pdr`: MIPS procedure descriptors, one 32-byte record per function,
+///   for debuggers only. LLVM writes them for every function (C and Rust),
+///   and `strip` keeps them: 108 KB of the mipsel binary.
+/// - `.eh_frame`, `.eh_frame_hdr`, `.gcc_except_table`: unwind tables. No
+///   code unwinds (panics abort at once, Lua errors `longjmp`), and without
+///   the tables' references the personality routine and the unwinder it
+///   calls are not linked either.
+///
+/// Only for the binary (not the unit tests, which unwind) and only when the
+/// target does not unwind.
+fn discard_unused_sections(out: &Path) {
+    let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    let panic = std::env::var("CARGO_CFG_PANIC").unwrap_or_default();
+    if !arch.starts_with("mips") || panic == "unwind" || panic.is_empty() {
+        return;
+    }
+    let script = out.join("discard.ld");
+    std::fs::write(
+        &script,
+        "SECTIONS { /DISCARD/ : { *(.pdr) *(.eh_frame*) *(.gcc_except_table*) } }\n\
+         INSERT AFTER .text;\n",
+    )
+    .unwrap();
+    println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());
 }
 
 /// The modules of fennel.lua that compiling a script does not need: the REPL,

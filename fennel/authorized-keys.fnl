@@ -2,7 +2,12 @@
 ;; admin publishes (privately) with `upd publish`, e.g. service ssh-keys with
 ;; values `ssh-ed25519 AAAA... alice@laptop` anywhere in its tree.
 ;;
-;; Subscribes: the key service named on the command line.
+;; Subscribes: the key service named on the command line. Trusted only when
+;; written by its expected owner (--owner UID, default 0: root, e.g. an
+;; admin's `upd publish --private`): these keys let one log in as root, and a
+;; tree under an unclaimed name can be written by any user the state root
+;; lets publish (docs/state-tree.md, "Ownership"). A tree written by anyone
+;; else is refused (state refused, the file left as it is).
 ;; Writes: --path (default /root/.ssh/authorized_keys), atomically, mode 0600,
 ;; only when the validated key list changed. Lines that do not look like an
 ;; OpenSSH public key (optional options, a known key type, base64) are skipped
@@ -14,7 +19,7 @@
 ;; default) or leaves it alone (--on-change none: dropbear reads the file at
 ;; each login anyway; a restart also ends its open sessions).
 ;; Publishes <name> (default "authorized-keys"): state (waiting written
-;; failed), reason, path, keys (count written), skipped, restarts,
+;; failed refused), reason, path, keys (count written), skipped, restarts,
 ;; dropbear (running/backoff/failed/absent).
 (local upd (require :upd))
 (local process (require :upd.process))
@@ -77,12 +82,11 @@
                       (set s.reason (.. "unable to start dropbear: " msg))
                       (upd.log :err s.reason))))))
 
-(fn on-keys [s tree]
-  (when tree
-    (let [(keys skipped) (collect-keys tree #(upd.log :warn $1))
-          text (table.concat (icollect [_ k (ipairs keys)] (.. k "\n")))]
-      (set s.skipped skipped)
-      (when (not= text s.text)
+(fn on-trusted-keys [s tree]
+  (let [(keys skipped) (collect-keys tree #(upd.log :warn $1))
+        text (table.concat (icollect [_ k (ipairs keys)] (.. k "\n")))]
+    (set s.skipped skipped)
+    (if (not= text s.text)
         (case (upd.write-file s.path text 384)
           true (do (set s.text text)
                    (set s.count (length keys))
@@ -94,7 +98,19 @@
                      (s.dropbear:stop)))
           (nil msg) (do (set s.state :failed)
                         (set s.reason (.. "unable to write " s.path ": " msg))
-                        (upd.log :err s.reason))))))
+                        (upd.log :err s.reason)))
+        ;; the same keys as written, after a refused tree: written again
+        (= s.state :refused)
+        (do (set s.state :written) (set s.reason nil)))))
+
+(fn on-keys [s tree owner]
+  (if (and tree (not= owner s.owner))
+      (do (set s.state :refused)
+          (set s.reason (.. s.service " was written by uid " (tostring owner) ", not by uid "
+                            s.owner ": ignored"))
+          (upd.log :err s.reason))
+      tree
+      (on-trusted-keys s tree))
   (publish! s))
 
 (fn on-dropbear-exit [s p status]
@@ -109,6 +125,7 @@
         s {: service :name (or opts.name (upd.service-name "authorized-keys"))
            :path (or opts.path "/root/.ssh/authorized_keys")
            :on-change (or opts.on-change :restart)
+           :owner (or opts.owner 0)
            :state :waiting :count 0 :skipped 0 :restarts 0}]
     (when opts.dropbear-args
       (let [argv [(or opts.dropbear "dropbear") "-F" "-E"]]
@@ -118,16 +135,17 @@
     s))
 
 (fn start! [s]
-  (upd.subscribe s.service #(on-keys s $1))
+  (upd.subscribe s.service #(on-keys s $1 $3))
   (start-dropbear! s)
   (publish! s)
   s)
 
-(local usage "usage: authorized-keys KEY-SERVICE [--path FILE] [--name NAME] [--on-change restart|none] [--dropbear PATH] [-- DROPBEAR-ARGS...]")
+(local usage "usage: authorized-keys KEY-SERVICE [--path FILE] [--name NAME] [--owner UID] [--on-change restart|none] [--dropbear PATH] [-- DROPBEAR-ARGS...]")
 
 (fn parse-args [args]
   (let [opts {} pos []
-        valued {"--path" :path "--name" :name "--on-change" :on-change "--dropbear" :dropbear}]
+        valued {"--path" :path "--name" :name "--on-change" :on-change "--dropbear" :dropbear
+                "--owner" :owner}]
     (var (i err) (values 1 nil))
     (while (and (<= i (length args)) (not err))
       (let [a (. args i) v (. args (+ i 1))]
@@ -136,10 +154,13 @@
             (. valued a) (if (= nil v) (set err (.. "option " a " needs a value"))
                              (and (= a "--on-change") (not (. {:restart 1 :none 1} v)))
                              (set err (.. "--on-change must be restart or none, not " v))
+                             (and (= a "--owner") (not (v:match "^%d+$")))
+                             (set err (.. "--owner must be a uid (a number), not " v))
                              (do (tset opts (. valued a) v) (set i (+ i 1))))
             (a:match "^%-") (set err (.. "unknown option " a))
             (table.insert pos a)))
       (set i (+ i 1)))
+    (when opts.owner (set opts.owner (tonumber opts.owner)))
     (if err (values nil err)
         (not= 1 (length pos)) (values nil "expected the name of one key service")
         (values (. pos 1) opts))))

@@ -22,9 +22,9 @@
 
 (local directions {:up [:up ""] :down [:down ""] :ipv6-up [:up "6"] :ipv6-down [:down "6"]})
 
-(fn valid-name? [name]
-  (and (= (type name) :string) (not= name "") (not= name ".") (not= name "..")
-       (<= (length name) 254) (not (name:find "[^%w%._:%-]"))))
+(fn valid-name? [name suffix]
+  "Whether `name` .. `suffix` can name a service: upd's one rule (`upd.check-name`)."
+  (and (= (type name) :string) (= true (upd.check-name (.. name suffix)))))
 
 (fn tree-for [direction args getenv ?wall]
   ;; -> service name, tree; or nil, msg
@@ -44,7 +44,7 @@
                                     (let [v (getenv k)] (when (and v (not= v "")) v)))))
                   (set tree.since (or ?wall (os.time))))
               (set tree.uptime (getenv "CONNECT_TIME")))
-          (values (.. (if (valid-name? ipparam) ipparam "pppoe.link") suffix) tree)))))
+          (values (.. (if (valid-name? ipparam suffix) ipparam "pppoe.link") suffix) tree)))))
 
 (fn main [args]
   (case (tree-for (. args 1) [(select 2 ((or table.unpack _G.unpack) args))] os.getenv)

@@ -16,17 +16,18 @@
 
 (fn subscribe [target handler]
   "TARGET is a service name or `service/sub/path`: the handler then sees only
-  that part of the tree, and is called only when something under it changed."
+  that part of the tree, and is called only when something under it changed.
+  `(handler tree changed owner)`: owner is the uid that wrote the snapshot."
   (let [(name path) (target:match "^([^/]+)/?(.*)$")]
     (if (= path "")
         (core.subscribe name handler)
         (core.subscribe name
-                        (fn [tree changed]
+                        (fn [tree changed owner]
                           (let [mine (icollect [_ k (ipairs changed)]
                                        (when (under? k path)
                                          (if (= k path) "" (k:sub (+ (length path) 2)))))]
                             (when (or (= tree nil) (next mine))
-                              (handler (and tree (at-path tree path)) mine))))))))
+                              (handler (and tree (at-path tree path)) mine owner))))))))
 
 (fn publish [name tree ?opts]
   "A service the supervisor runs with `:private true` publishes privately."

@@ -202,6 +202,17 @@ fn spawn_lines_exit_codes_signals_and_errors() {
 }
 
 #[test]
+fn a_raising_handler_does_not_drop_the_other_events_of_its_step() {
+    let (out, _) = run("raise-two.lua", &[]);
+    assert!(out.contains("raised boom in the first on-exit\n"), "{out}");
+    assert!(
+        out.contains("calls 2\n"),
+        "both on-exit handlers ran:\n{out}"
+    );
+    assert!(out.contains("timer true\n"), "the due timer ran:\n{out}");
+}
+
+#[test]
 fn terminate_escalates_to_kill_for_a_child_ignoring_term() {
     let (out, _) = run("terminate.lua", &[]);
     assert!(out.contains("terminate true\n"), "{out}");

@@ -79,10 +79,19 @@ fn link(p: &Path) -> String {
         .to_string_lossy()
         .into_owned()
 }
+/// The entries of `p`, sorted; in a `.<name>/`, not its lock file (always
+/// there once published: 0600, checked here).
 fn entries(p: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(p)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n != "lock" || {
+                let m = std::fs::metadata(p.join(n)).unwrap();
+                assert_eq!(m.mode() & 0o7777, 0o600, "the lock is its owner's alone");
+                false
+            }
+        })
         .collect();
     v.sort();
     v

@@ -76,10 +76,29 @@
              (fake.emit-tree! "ssh-keys" {:1 alice})
              (t.is= (.. alice "\n") (file))))
 
+(s:test "keys written by anyone but the expected owner are refused, the file kept"
+        #(do (setup)
+             (fake.emit-tree! "ssh-keys" {:1 alice})
+             (fake.emit-tree! "ssh-keys" {:1 alice :2 bob} nil 65534)
+             (t.is= (.. alice "\n") (file) "the squatter's keys are not written")
+             (t.is= :refused (pub :state))
+             (t.is (string.find (pub :reason) "written by uid 65534, not by uid 0") (pub :reason))
+             (t.is (fake.logged? "ssh%-keys was written by uid 65534"))
+             (fake.emit-tree! "ssh-keys" {:1 alice})
+             (t.is= :written (pub :state) "the owner's tree again: trusted again")
+             (setup {:owner 1000})
+             (fake.emit-tree! "ssh-keys" {:1 alice})
+             (t.is= :refused (pub :state) "root's tree when uid 1000 is expected")
+             (fake.emit-tree! "ssh-keys" {:1 alice} nil 1000)
+             (t.is= :written (pub :state))))
+
 (s:test "arguments"
         #(do (t.is= [nil "--on-change must be restart or none, not hup"]
                     [(ak.parse-args ["k" "--on-change" "hup"])])
              (t.is= ["k" {:path "/x" :dropbear-args ["-p" "2222"]}]
-                    [(ak.parse-args ["k" "--path" "/x" "--" "-p" "2222"])])))
+                    [(ak.parse-args ["k" "--path" "/x" "--" "-p" "2222"])])
+             (t.is= ["k" {:owner 1000}] [(ak.parse-args ["k" "--owner" "1000"])])
+             (t.is= [nil "--owner must be a uid (a number), not root"]
+                    [(ak.parse-args ["k" "--owner" "root"])])))
 
 (s:done)

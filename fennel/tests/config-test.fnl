@@ -49,8 +49,14 @@
 
 (s:test "missing, invalid and duplicate names carry the entry's line"
         #(do (t.is= "services.fnl:2: missing :name" (err-of "[\n{:script \"pppoe\"}]"))
-             (t.is= "services.fnl:1: invalid :name \"a/b\" (letters, digits, . _ - : only)"
+             (t.is= "services.fnl:1: bad service name \"a/b\": '/' not allowed (letters, digits, '.', '_', '-', ':')"
                     (err-of "[{:name \"a/b\" :script \"pppoe\"}]"))
+             ;; the native rule: no leading dot, no name of the root's own files
+             (t.is= "services.fnl:1: bad service name \".eth0\": a service name may not start with '.'"
+                    (err-of "[{:name \".eth0\" :script \"pppoe\"}]"))
+             (t.is (: (err-of "[{:name \"control\" :script \"pppoe\"}]") :find
+                      "^services.fnl:1: bad service name \"control\": reserved"))
+             (t.is (: (err-of "[{:name \"supervisor\" :script \"pppoe\"}]") :find "reserved"))
              (t.is= "services.fnl:1: :name must be a string, got number"
                     (err-of "[{:name 3 :script \"pppoe\"}]"))
              (t.is= "services.fnl:3: duplicate :name a (first at line 1)"

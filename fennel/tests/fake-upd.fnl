@@ -37,6 +37,9 @@
   (set fake.counter-values {})
   (set fake.files {})
   (set fake.writes [])
+  (set fake.dirs [])
+  (set fake.dir-error nil)
+  (set fake.publish-error nil)
   (set fake.requests [])
   (set fake.fifos {})
   (set fake.logs [])
@@ -106,12 +109,32 @@
 ;; publishing
 (fn fake.service-name [?default] (or fake.name ?default))
 (fn fake.root [] "/fake/run/upd")
+;; the one native rule for service names, as the real module has it
+(set fake.check-name (. (require :upd.core) :check-name))
+
+(fn tree-size [x]
+  ;; -> entries, bytes of values (each with its newline), largest value: what
+  ;; the real tree limits (src/tree/mod.rs)
+  (if (= (type x) :table)
+      (accumulate [(n bytes big) (values 0 0 0) _ v (pairs x)]
+        (let [(n2 b2 big2) (tree-size v)] (values (+ n n2 1) (+ bytes b2) (math.max big big2))))
+      (let [len (+ 1 (length (stringify x)))] (values 0 len len))))
 
 (fn fake.publish [name tree ?opts]
-  (let [copy (deep-copy tree)]
-    (tset fake.published name copy)
-    (table.insert fake.publishes {: name :tree copy :opts ?opts})
-    true))
+  ;; refuses, as the real tree does, more than 4096 entries, a value over
+  ;; 64 KiB, more than 1 MiB of values; or fails with fake.publish-error (a
+  ;; message, or a function of name and tree returning one or nil)
+  (let [copy (deep-copy tree)
+        (entries bytes big) (tree-size tree)
+        err (or (if (= (type fake.publish-error) :function) (fake.publish-error name tree)
+                    fake.publish-error)
+                (and (> entries 4096) "tree has more than 4096 entries")
+                (and (> big 65537) "value is over 65536 bytes")
+                (and (> bytes 1048576) "tree holds more than 1048576 bytes of values"))]
+    (if err (values nil (.. "publish " name ": " err))
+        (do (tset fake.published name copy)
+            (table.insert fake.publishes {: name :tree copy :opts ?opts})
+            true))))
 
 (fn fake.withdraw [name]
   (tset fake.published name nil)
@@ -139,13 +162,13 @@
 (fn fake.unsubscribe [id]
   (each [_ handlers (pairs fake.subscribers)] (tset handlers id nil)))
 
-(fn fake.emit-tree! [name tree ?changed]
+(fn fake.emit-tree! [name tree ?changed ?owner]
   ;; another service publishes `tree` (nil: it is gone); subscribers see it
-  ;; as upd.read would return it
+  ;; as upd.read would return it, written by uid ?owner (default 0, root)
   (tset fake.published name (deep-copy tree))
   (let [snapshot (-?> tree stringify)]
     (each [_ h (pairs (or (. fake.subscribers name) {}))]
-      (h snapshot (or ?changed [])))))
+      (h snapshot (or ?changed []) (when tree (or ?owner 0))))))
 
 ;; processes
 (fn fake.spawn [spec]
@@ -229,6 +252,10 @@
       (do (tset fake.files path {: content :mode (or ?mode 420)})
           (table.insert fake.writes path)
           true)))
+
+(fn fake.private-dir [path]
+  (table.insert fake.dirs path)
+  (if fake.dir-error (values nil fake.dir-error) true))
 
 (fn fake.unix-request [path request ?timeout callback]
   (table.insert fake.requests {: path : request : callback}))

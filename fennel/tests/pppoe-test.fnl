@@ -188,6 +188,10 @@
          (let [(name tree) (hook.tree-for :down ["ppp0" "" "0" "192.0.2.7" "192.0.2.1" "../x"] getenv)]
            (t.is= "pppoe.link" name "an unusable ipparam falls back to pppoe.link")
            (t.is= "360" tree.uptime))
+         (each [_ bad (ipairs ["control" "supervisor" ".wan" ""])]
+           (t.is= "pppoe.link" (hook.tree-for :up ["ppp0" "" "0" "a" "b" bad] getenv)
+                  (.. "upd's name rule refuses " (string.format "%q" bad))))
+         (t.is= "pppoe.link" (hook.tree-for :up ["ppp0" "" "0" "a" "b"] getenv) "no ipparam")
          (t.is= nil (hook.tree-for :sideways ["ppp0"] getenv))))
 
 (test "ppp-hook: since is the wall clock, whole seconds since the epoch (like the supervisor's)"

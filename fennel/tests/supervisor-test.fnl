@@ -175,12 +175,16 @@
            (t.is= {:services {:a {:state :running :pid 42 :restarts 0 :since 1000}} :config "f"}
                   (sup.status-tree d.st {:config "f"}))))
 
-(s:test "command-of: module vs path, env, user, notify"
+(s:test "command-of: module vs path, env, user, notify, death signal, group"
         #(do (t.is= {:argv ["/bin/up" "-m" "pppoe" "eth0"] :notify true :user "pppd"
-                     :env {:K "v" :UPD_SERVICE "p" :UPD_ROOT "/r" :UPD_PRIVATE "1"}}
+                     :env {:K "v" :UPD_SERVICE "p" :UPD_ROOT "/r" :UPD_PRIVATE "1"}
+                     :death-signal :KILL :extra-group 77}
                     (sup.command-of {:name "p" :script "pppoe" :args ["eth0"] :env {:K "v"}
                                      :user "pppd" :private true}
-                                    "/bin/up" "/r"))
+                                    "/bin/up" "/r" 77))
+             (t.is= nil (. (sup.command-of {:name "r" :script "x" :args [] :env {}} "/b" "/r" 77)
+                           :extra-group)
+                    "only a :user script keeps the publishers' group")
              (t.is= ["/bin/up" "/etc/x.fnl" "1"]
                     (. (sup.command-of {:name "x" :script "x.fnl" :path "/etc/x.fnl"
                                         :args ["1"] :env {}} "/bin/up" "/r") :argv))))
@@ -284,6 +288,15 @@
     (fn u.now [] u.t)
     (fn u.root [] "/r")
     (fn u.read [] nil)
+    (fn u.owner [] 0)
+    (set u.claimed [])
+    (fn u.claim [name user group private?]
+      (table.insert u.claimed [name (or user :me) private?])
+      (if (= user "nobody") 65534 0))
+    (fn u.prepare-root [] (values false ""))
+    (fn u.lock-root [] 0)
+    (fn u.kill-orphans [grace] (set u.orphan-grace grace))
+    (fn u.log-dropped [] 0)
     (fn u.self-exe [] "/bin/upscript")
     (fn u.spawn [spec]
       (if (= (. spec.argv 3) "broken")
@@ -304,9 +317,12 @@
     (fn u.on-signal [name f] (tset u.signals name f))
     (fn u.fifo [path f] (set u.fifo-path path) (set u.control f) 1)
     (fn u.stop [] (set u.stopped? true))
-    ;; The loop: runs the scripted callbacks until upd.stop.
+    ;; The loop: runs the scripted callbacks until upd.stop. Entered again
+    ;; (after an error the supervisor caught), it returns at once.
     (fn u.run []
-      (each [_ f (ipairs u.script) &until u.stopped?] (f))
+      (when (not u.ran?)
+        (set u.ran? true)
+        (each [_ f (ipairs u.script) &until u.stopped?] (f)))
       true)
     (fn u.advance [secs]
       (set u.t (+ u.t secs))
@@ -326,12 +342,17 @@
       (os.remove path)
       (when (not ok?) (error err 0)))))
 
-(fn run-shell [u file]
+(fn run-shell [u file ?errors-expected?]
   (let [saved package.loaded.upd]
     (tset package.loaded :upd u)
     (let [(ok? r1 r2) (pcall sup.run file)]
       (tset package.loaded :upd saved)
       (when (not ok?) (error r1 0))
+      ;; The supervisor catches errors (a failed check inside the scripted
+      ;; loop too): they must not pass unseen.
+      (when (not ?errors-expected?)
+        (each [_ l (ipairs u.logs)]
+          (when (l:find "^err internal error") (error l 0))))
       (values r1 r2))))
 
 (s:test "shell: spawns, restarts after a crash, obeys control, stops on TERM"
@@ -352,7 +373,7 @@
                         (t.is= :inherit h.spec.output)
                         (t.is= nil h.spec.on-line)
                         (h.spec.on-exit {:pid h.pid :code 3})
-                        (t.is= ["a"] u.withdrawn)
+                        (t.is= ["a" "a"] u.withdrawn "stale ones at start (upd is claimed), then a's")
                         (t.is= :backoff (. u.published.upd :services :a :state))
                         (t.is= "exit 3" (. u.published.upd :services :a :last-exit))
                         (u.advance 1)
@@ -406,16 +427,67 @@
                (t.is= (.. file ":1: missing :script") msg)
                (t.is= 0 (# u.spawned))))))
 
+(s:test "shell: claims each name before its script, withdraws a dead supervisor's trees"
+        #(with-services-file
+           "[{:name \"a\" :script \"/bin/x.fnl\"} {:name \"n\" :script \"/bin/x.fnl\" :user \"nobody\"}]"
+           (fn [file]
+             (let [u (fake-upd)]
+               (set u.read (fn [name path]
+                             (when (and (= name :upd) (= path :services)) {:old {} :a {}})))
+               (set u.prepare-root (fn [] (values 99 "")))
+               (set u.script [#(u.stop)])
+               (run-shell u file)
+               (table.sort u.withdrawn)
+               (t.is= ["a" "n" "old" "upd"] u.withdrawn
+                      "the old tree's services and ours (and our upd tree at the end)")
+               (t.is= [["upd" :me false] ["a" :me false] ["n" "nobody" false]] u.claimed
+                      "upd claimed (not only withdrawn) before anything is published")
+               (t.is= 99 (. u.spawned 2 :spec :extra-group))
+               (t.is= :KILL (. u.spawned 1 :spec :death-signal))
+               (t.is= 5 u.orphan-grace "orphans of dead scripts get the stop timeout")))))
+
+(s:test "shell: a :user service with no publishers' group fails to spawn, visibly"
+        #(with-services-file "[{:name \"n\" :script \"/bin/x.fnl\" :user \"nobody\"}]"
+           (fn [file]
+             (let [u (fake-upd)
+                   seen {}]
+               (set u.script [#(do (set seen.le (. u.published.upd :services :n :last-exit))
+                                   (u.stop))])
+               (run-shell u file)
+               (t.is= 0 (# u.spawned))
+               (t.is (: (tostring seen.le) :find "no group may write /r") seen.le)))))
+
+(s:test "shell: an error in the shell is logged and the supervisor goes on"
+        #(with-services-file
+           "[{:name \"a\" :script \"/bin/x.fnl\"} {:name \"b\" :script \"/bin/x.fnl\"}]"
+           (fn [file]
+             (let [u (fake-upd)
+                   spawn u.spawn
+                   runs []]
+               (set u.spawn (fn [spec]
+                              (if (= spec.env.UPD_SERVICE "a") (error "boom in spawn") (spawn spec))))
+               (set u.script [#(do (table.insert runs 1) (error "boom in a handler"))
+                              #(do (table.insert runs 2) (u.stop))])
+               ;; upd.run raising is caught and the loop entered again
+               (set u.run (fn [] (when (= 0 (# runs)) ((. u.script 1))) ((. u.script 2)) true))
+               (t.is= true (run-shell u file true))
+               (t.is= 1 (# u.spawned) "b was spawned although a's spawn raised")
+               (t.is (accumulate [found false _ l (ipairs u.logs)]
+                       (or found (not= nil (l:find "^err internal error: .*boom in spawn")))))
+               (t.is (accumulate [found false _ l (ipairs u.logs)]
+                       (or found (not= nil (l:find "^err internal error: .*boom in a handler")))))
+               (t.is= [1 2] runs)))))
+
 (os.remove script-file)
 (s:test "shell: refuses to run beside a live supervisor of the same root"
         #(with-services-file "[]"
            (fn [file]
              (let [u (fake-upd)
-                   ;; pid 1 is alive and is not us
-                   _ (set u.read (fn [name path] (when (and (= name :upd) (= path :pid)) "1")))
+                   _ (set u.lock-root (fn [] (values nil "cannot lock /r/.supervisor: another supervisor holds it")))
                    (ok msg) (run-shell u file)]
                (t.is= nil ok)
-               (t.is= "another supervisor (pid 1) is running under /r" msg)
-               (t.is= nil u.fifo-path "the FIFO is left to the other one")))))
+               (t.is= "another supervisor is running under /r (cannot lock /r/.supervisor: another supervisor holds it)" msg)
+               (t.is= nil u.fifo-path "the FIFO is left to the other one")
+               (t.is= [] u.withdrawn "nothing of the other one's is touched")))))
 
 (s:done)

@@ -20,7 +20,7 @@
   get [--json] SERVICE/PATH one published value (exit 1 if absent)
   watch [SERVICE...]        print `HH:MM:SS service key value` as keys change
   set SERVICE/PATH VALUE    change one value of a published tree
-  publish SERVICE           replace a tree with `path=value` lines read from stdin
+  publish [--private] SERVICE   replace a tree with `path=value` lines from stdin
   withdraw SERVICE          remove a published tree (e.g. from an s6 finish script)
   start|stop|restart NAME   control a supervised service
   help                      this text
@@ -33,9 +33,10 @@ Exit codes: 0 ok, 1 not found or failed, 2 usage.
 ;;; Pure helpers
 
 (fn key? [s]
+  "A key of a path inside a tree (not a service name: `name-error` says
+those), checked here for the message; the publisher checks it again."
   (and (= (type s) :string) (not= s "") (not= s ".") (not= s "..")
        (<= (# s) 255) (= nil (s:find "[^%w._:%-]"))))
-
 
 (fn key-before? [a b]
   "Numeric keys first, in numeric order; then the others as strings."
@@ -50,8 +51,43 @@ Exit codes: 0 ok, 1 not found or failed, 2 usage.
   (doto (icollect [k (pairs tbl)] k) (table.sort key-before?)))
 
 
-(fn one-line [value]
-  (pick-values 1 (: (tostring value) :gsub "\n" "\\n")))
+(fn utf8-length [s i]
+  "The length of the valid UTF-8 sequence starting at byte i (a non-ASCII
+lead byte), or nil."
+  (let [c (s:byte i)
+        n (if (and (>= c 0xC2) (<= c 0xDF)) 2 (and (>= c 0xE0) (<= c 0xEF)) 3
+              (and (>= c 0xF0) (<= c 0xF4)) 4 0)
+        seq (s:sub i (+ i n -1))]
+    (when (and (> n 0) (= (# seq) n) (not (: (seq:sub 2) :find "[^\128-\191]")))
+      n)))
+
+(fn printable [value]
+  "VALUE as one line that is safe on a terminal: a backslash, control
+characters (C0, DEL, and C1 also when encoded in UTF-8: terminals obey them)
+and bytes that are not UTF-8 are escaped (`\\`, `\n`, `\t`, `\r`, `\xHH`);
+valid UTF-8 text is kept."
+  (let [s (tostring value)]
+    (if (not (s:find "[%c\\\128-\255]")) s
+        (let [out []
+              hex #(table.insert out (string.format "\\x%02x" $1))]
+          (var i 1)
+          (while (<= i (# s))
+            (let [c (s:byte i)
+                  n (when (>= c 0x80) (utf8-length s i))]
+              (if (= c 92) (table.insert out "\\\\")
+                  (= c 10) (table.insert out "\\n")
+                  (= c 9) (table.insert out "\\t")
+                  (= c 13) (table.insert out "\\r")
+                  (or (< c 32) (= c 127)) (hex c)
+                  (< c 128) (table.insert out (string.char c))
+                  ;; U+0080..U+009F (C1 controls) as UTF-8: C2 80..C2 9F
+                  (and n (= c 0xC2) (< (s:byte (+ i 1)) 0xA0))
+                  (do (hex c) (hex (s:byte (+ i 1))))
+                  n (table.insert out (s:sub i (+ i n -1)))
+                  (hex c))
+              (set i (+ i (or n 1)))))
+          (table.concat out)))))
+
 
 (fn tree-lines [tree ?indent ?out]
   "Indented `key value` lines: sorted, numeric keys in numeric order."
@@ -62,7 +98,7 @@ Exit codes: 0 ok, 1 not found or failed, 2 usage.
         (if (= (type v) :table)
             (do (table.insert out (.. indent (tostring k)))
                 (tree-lines v (.. indent "  ") out))
-            (table.insert out (.. indent (tostring k) " " (one-line v))))))
+            (table.insert out (.. indent (tostring k) " " (printable v))))))
     out))
 
 (fn utf8-clean [s]
@@ -72,13 +108,9 @@ Exit codes: 0 ok, 1 not found or failed, 2 usage.
         (var i 1)
         (while (<= i (# s))
           (let [c (s:byte i)
-                n (if (< c 0x80) 1 (and (>= c 0xC2) (<= c 0xDF)) 2
-                      (and (>= c 0xE0) (<= c 0xEF)) 3 (and (>= c 0xF0) (<= c 0xF4)) 4 0)
-                seq (and (> n 0) (s:sub i (+ i n -1)))
-                ok? (and seq (= (# seq) n)
-                         (not (: (seq:sub 2) :find "[^\128-\191]")))]
-            (if ok?
-                (do (table.insert out seq) (set i (+ i n)))
+                n (if (< c 0x80) 1 (utf8-length s i))]
+            (if n
+                (do (table.insert out (s:sub i (+ i n -1))) (set i (+ i n)))
                 (do (table.insert out "\239\191\189") (set i (+ i 1))))))
         (table.concat out))))
 
@@ -215,17 +247,18 @@ Exit codes: 0 ok, 1 not found or failed, 2 usage.
   "The tree (or the part at ?path); nil when absent; nil, msg when unreadable."
   (if ?path (upd.read name ?path) (upd.read name)))
 
-(fn shown-name [s]
-  (let [s (if (> (# s) 40) (.. (s:sub 1 40) "...") s)]
-    (string.format "%q" s)))
-
 (fn fail [sys action msg]
   (sys.err (.. "upd: " action ": " msg "\n"))
   1)
 
-(fn bad-name [sys action name]
-  (fail sys action (.. "bad service name " (shown-name (or name ""))
-                       " (letters, digits, . _ - :, at most 255 bytes)")))
+(fn name-error [upd name]
+  "The message when NAME is not a valid service name (the one native rule,
+`upd.check-name`, which the publisher and the services file use too)."
+  (case (upd.check-name (or name ""))
+    (nil msg) msg))
+
+(fn bad-name [sys action msg]
+  (fail sys action msg))
 
 (fn usage-error [sys msg]
   (sys.err (.. "upd: " msg "\n" usage))
@@ -277,7 +310,9 @@ Exit codes: 0 ok, 1 not found or failed, 2 usage.
 (fn cmd-show [upd sys args]
   (let [json? (take-flag args "--json")]
     (case (if (or (= 1 (# args)) (= 2 (# args))) args [])
-      (where [service ?path] (not (bad-option args)) (key? service))
+      (where [service ?path] (not (bad-option args)) (name-error upd service))
+      (bad-name sys :show (name-error upd service))
+      (where [service ?path] (not (bad-option args)))
       (let [path ?path
             (value msg) (read upd service path)
             what (if path (.. service "/" path) service)]
@@ -285,7 +320,7 @@ Exit codes: 0 ok, 1 not found or failed, 2 usage.
             json? (do (sys.out (.. (json value) "\n")) 0)
             (= (type value) :table)
             (do (each [_ line (ipairs (tree-lines value))] (sys.out (.. line "\n"))) 0)
-            (do (sys.out (.. (tostring value) "\n")) 0)))
+            (do (sys.out (.. (printable value) "\n")) 0)))
       _ (usage-error sys "show: usage: upd show [--json] SERVICE [PATH]"))))
 
 (fn cmd-get [upd sys args]
@@ -293,53 +328,59 @@ Exit codes: 0 ok, 1 not found or failed, 2 usage.
     (case (if (= 1 (# args)) args [])
       (where [target] (not (bad-option args)))
       (let [(service path) (split-target target)]
-        (if (or (not (key? service)) (= nil path))
-            (usage-error sys "get: usage: upd get [--json] SERVICE/PATH")
+        (if (= nil path) (usage-error sys "get: usage: upd get [--json] SERVICE/PATH")
+            (name-error upd service) (bad-name sys :get (name-error upd service))
             (case (read upd service path)
               (nil ?msg) (fail sys :get (.. target ": " (or ?msg "not found")))
               (where value json?) (do (sys.out (.. (json value) "\n")) 0)
               (where value (= (type value) :table))
               (fail sys :get (.. target ": is a directory (use upd show)"))
-              value (do (sys.out (.. (tostring value) "\n")) 0))))
+              ;; A person at a terminal sees control characters escaped; a
+              ;; script reading a pipe (`$(upd get eth0/mtu)`) the bytes.
+              value (do (sys.out (.. (if (sys.stdout-tty?) (printable value) (tostring value))
+                                     "\n"))
+                        0))))
       _ (usage-error sys "get: usage: upd get [--json] SERVICE/PATH"))))
 
-(fn set-value [upd sys service current parts value]
-  (case (set-in current parts value (.. service "/"))
-    tree (case (upd.publish service tree)
-           (nil ?msg) (fail sys :set (.. service ": " (tostring ?msg)))
-           _ 0)
-    (nil msg) (fail sys :set msg)))
+(fn set-value [upd sys service path value]
+  ;; Read, changed and published under the service's lock (natively):
+  ;; concurrent `set`s of one tree all keep their value. An unreadable tree
+  ;; is not an empty one: it is refused, not replaced.
+  (case (upd.set-value service path value)
+    (nil msg) (fail sys :set (if (or (msg:find "is a value$") (msg:find "is a directory$"))
+                                 msg
+                                 (.. service ": " (tostring msg))))
+    _ 0))
 
 (fn cmd-set [upd sys args]
   (case (if (= 2 (# args)) args [])
     [target value]
     (let [(service path) (split-target target)]
-      (if (not (key? service)) (bad-name sys :set service)
+      (if (name-error upd service) (bad-name sys :set (name-error upd service))
           (= nil path) (usage-error sys "set: usage: upd set SERVICE/PATH VALUE")
           (case (check-path path)
-            parts (case (read upd service)
-                    ;; An unreadable tree is not an empty one: refuse, or the
-                    ;; publish would silently drop what we could not read.
-                    (nil ?msg) (if ?msg
-                                   (fail sys :set (.. service ": " (tostring ?msg)))
-                                   (set-value upd sys service {} parts value))
-                    current (set-value upd sys service current parts value))
+            parts (set-value upd sys service (table.concat parts "/") value)
             (nil msg) (fail sys :set (.. target ": " msg)))))
     _ (usage-error sys "set: usage: upd set SERVICE/PATH VALUE")))
 
 (fn cmd-publish [upd sys args]
-  (case (if (= 1 (# args)) args [])
-    (where [service] (key? service))
-    (case (parse-assignments (sys.lines))
-      tree (case (upd.publish service tree)
-             (nil ?msg) (fail sys :publish (.. service ": " (tostring ?msg)))
-             _ 0)
-      (nil msg) (fail sys :publish msg))
-    _ (usage-error sys "publish: usage: upd publish SERVICE < LINES")))
+  (let [private? (take-flag args "--private")]
+    (case (if (= 1 (# args)) args [])
+      (where [service] (not (bad-option args)) (name-error upd service))
+      (bad-name sys :publish (name-error upd service))
+      (where [service] (not (bad-option args)))
+      (case (parse-assignments (sys.lines))
+        tree (case (upd.publish service tree {:private private?})
+               (nil ?msg) (fail sys :publish (.. service ": " (tostring ?msg)))
+               _ 0)
+        (nil msg) (fail sys :publish msg))
+      _ (usage-error sys "publish: usage: upd publish [--private] SERVICE < LINES"))))
 
 (fn cmd-withdraw [upd sys args]
   (case (if (= 1 (# args)) args [])
-    (where [service] (key? service))
+    (where [service] (name-error upd service))
+    (bad-name sys :withdraw (name-error upd service))
+    [service]
     ;; A tree that cannot be read (a link planted inside it) is still ours to
     ;; remove: only a name that is not there at all is "not found".
     (case (read upd service)
@@ -347,7 +388,6 @@ Exit codes: 0 ok, 1 not found or failed, 2 usage.
       _ (case (upd.withdraw service)
           (nil ?msg) (fail sys :withdraw (.. service ": " (tostring ?msg)))
           _ 0))
-    [service] (bad-name sys :withdraw service)
     _ (usage-error sys "withdraw: usage: upd withdraw SERVICE")))
 
 (fn write-control [upd path line]
@@ -365,7 +405,9 @@ Exit codes: 0 ok, 1 not found or failed, 2 usage.
 
 (fn cmd-control [upd sys cmd args]
   (case (if (= 1 (# args)) args [])
-    (where [name] (key? name))
+    (where [name] (name-error upd name))
+    (bad-name sys cmd (name-error upd name))
+    [name]
     (case (read upd :upd)
       nil (fail sys cmd "no supervisor is running")
       sup (if (= nil (. (or sup.services {}) name))
@@ -396,13 +438,13 @@ changes (a first call may have none), every key of the tree is new."
         (icollect [_ path (ipairs changed)]
           (let [v (lookup tree path)]
             (.. stamp path " "
-                (if (= nil v) "(gone)" (= (type v) :table) "(directory)" (one-line v))))))))
+                (if (= nil v) "(gone)" (= (type v) :table) "(directory)" (printable v))))))))
 
 (fn cmd-watch [upd sys args]
   (case (bad-option args)
     opt (usage-error sys (.. "watch: unknown option " opt))
-    _ (case (accumulate [bad nil _ a (ipairs args) &until bad] (when (not (key? a)) a))
-        bad (usage-error sys (.. "watch: invalid service name " (string.format "%q" bad)))
+    _ (case (accumulate [bad nil _ a (ipairs args) &until bad] (name-error upd a))
+        msg (bad-name sys :watch msg)
         _ (let [watched {}
                 every? (= 0 (# args))]
             (var relist nil)
@@ -431,6 +473,10 @@ changes (a first call may have none), every key of the tree is new."
    :lines (fn [] (io.stdin:lines))
    :wall os.time
    :clock #(os.date "%H:%M:%S")
+   :stdout-tty? (fn []
+                  (let [(ok? core) (pcall require :upd.core)]
+                    (and ok? (= (type core) :table) (not= nil (. core :isatty))
+                         (= true ((. core :isatty) 1)))))
    :tty? (fn []
            (let [(ok? core) (pcall require :upd.core)]
              (and (= nil (os.getenv "NO_COLOR")) ok? (= (type core) :table)

@@ -9,9 +9,11 @@
 (local known-keys {:name :string :script :string :args :table :env :table
                    :user :id :group :id :private :boolean :stop-timeout :number})
 
-(fn key? [s]
-  (and (= (type s) :string) (not= s "") (not= s ".") (not= s "..")
-       (<= (# s) 255) (= nil (s:find "[^%w._:%-]"))))
+(fn name-error [name]
+  "Why `name` cannot name a service, or nil: the one native rule
+(`upd.core`'s `check-name`), shared with the publisher and the console."
+  (case ((. (require :upd.core) :check-name) name)
+    (nil msg) msg))
 
 (fn where [file ?line]
   (if ?line (.. file ":" ?line) file))
@@ -61,9 +63,8 @@
         (when (and (not= want :id) (not= (type v) want))
           (bad (.. ":" k " must be a " want ", got " (type v))))))
     (when (= nil entry.name) (bad "missing :name"))
-    (when (not (key? entry.name))
-      (bad (.. "invalid :name " (string.format "%q" entry.name)
-               " (letters, digits, . _ - : only)")))
+    (case (name-error entry.name)
+      msg (bad msg))
     (when (= entry.name :upd) (bad ":name upd is the supervisor's own"))
     (when (. seen entry.name)
       (bad (.. "duplicate :name " entry.name " (first at line " (. seen entry.name) ")")))
@@ -186,4 +187,4 @@ checked (and refused) like any other value that is not a sequence."
              (not= nil (. a k))))
       (= a b)))
 
-{: parse-string : validate : load-string : load-file : same-entry? : key? : module? : file?}
+{: parse-string : validate : load-string : load-file : same-entry? : module? : file?}

@@ -4,6 +4,15 @@
 ;; Withdraws the tree of a service whose script died, so stale state is never
 ;; taken as live. Reads commands from the FIFO `$UPD_ROOT/.control`.
 ;;
+;; Owning the truth (docs/upd.md, "Trust"): one supervisor per root (the
+;; kernel's lock on `.supervisor`, never a pid file); at start, every tree
+;; a supervisor had claimed is withdrawn; each service's name is claimed
+;; (`.<name>/` made fresh, owned by the user it runs as) right before its
+;; script starts; scripts die with the supervisor (SIGKILL as their
+;; parent-death signal); processes a dead script left behind (re-parented to
+;; us) get TERM, then KILL after the stop timeout. An error in the shell is
+;; logged as `internal error` and the supervisor goes on.
+;;
 ;; The state machine lives in `step` alone: (step state event now wall) mutates
 ;; only `state` and returns a sequence of actions; `run` is the impure shell
 ;; that turns signals, exits, timers and FIFO lines into events and carries out
@@ -216,15 +225,18 @@
                          :since svc.since :last-exit svc.last-exit})))
     tree))
 
-(fn command-of [spec self root]
-  "The spawn spec (without callbacks) that runs the service `spec`."
+(fn command-of [spec self root ?publishers]
+  "The spawn spec (without callbacks) that runs the service `spec`; a script
+run as a `:user` keeps the publishers' group `?publishers` (it may write the
+root). Scripts get SIGKILL when the supervisor dies."
   (let [argv (if spec.path [self spec.path] [self "-m" spec.script])
         env (collect [k v (pairs spec.env)] (values k v))]
     (each [_ a (ipairs spec.args)] (table.insert argv a))
     (set env.UPD_SERVICE spec.name)
     (set env.UPD_ROOT root)
     (when spec.private (set env.UPD_PRIVATE "1"))
-    {: argv : env :user spec.user :group spec.group :notify true}))
+    {: argv : env :user spec.user :group spec.group :notify true
+     :extra-group (when spec.user ?publishers) :death-signal :KILL}))
 
 (fn parse-control [line]
   "A FIFO line as an event, or nil, msg."
@@ -240,13 +252,29 @@
     f (let [line (f:read :*l)] (f:close) (tonumber (and line (line:match "^(%d+)"))))
     _ nil))
 
-(fn other-supervisor [upd]
-  "The pid of a live supervisor publishing under our root, if any."
-  (case (tonumber (upd.read :upd :pid))
-    pid (when (and (not= pid (self-pid))
-                   (case (io.open (.. "/proc/" pid "/stat") :r)
-                     f (do (f:close) true)))
-          pid)))
+(fn withdraw-stale! [upd entries me]
+  "At start: no tree a dead supervisor claimed, and none of a service we are
+about to run, may still look live. The dead one's list is believed only if
+it wrote it as we would (a squatter's `upd` tree could name others' trees)."
+  (let [old (when (= (upd.owner :upd) me) (upd.read :upd :services))
+        names (collect [_ e (ipairs entries)] (values e.name true))]
+    (each [name (pairs (if (= (type old) :table) old {}))]
+      (tset names name true))
+    (each [name (pairs names)]
+      (case (upd.withdraw name)
+        (nil msg) (upd.log :err msg)))
+    ;; Claimed, not just withdrawn: a fresh `.upd/` of ours at once, so no
+    ;; user who may write the root can make it first and own our tree.
+    (case (upd.claim :upd nil nil false)
+      (nil msg) (upd.log :err msg))))
+
+(fn publishers-group [upd entries]
+  "Makes the root safe (never world-writable, sticky when group-writable) and
+the gid of the group that may publish in it: needed by `:user` services."
+  (let [users? (accumulate [any? false _ e (ipairs entries)] (or any? (not= nil e.user)))
+        (gid notes) (upd.prepare-root (when users? :upd))]
+    (when (not= notes "") (upd.log (if gid :warn :err) (.. (upd.root) ": " notes)))
+    (when gid gid)))
 
 (fn load-entries [file]
   ;; The Fennel compiler is only needed while reading the file: drop it after.
@@ -271,17 +299,34 @@
     (var dirty? false)
     (var depth 0)
     (var perform nil)
+    (var publishers nil)
+    (var me nil)
+    (fn internal-error [err]
+      (upd.log :err (.. "internal error: " (tostring err)))
+      (when debug.traceback (upd.log :debug (debug.traceback))))
     (fn feed [event]
+      ;; An error here is ours, never the service's: logged, and the
+      ;; supervisor goes on (as PID 1 it must never exit).
       (set depth (+ depth 1))
-      (each [_ action (ipairs (step state event (upd.now) (os.time)))]
-        (perform action))
+      (xpcall #(each [_ action (ipairs (step state event (upd.now) (os.time)))]
+                 (xpcall #(perform action) internal-error))
+              internal-error)
       (set depth (- depth 1))
       (when (and (= depth 0) dirty?)
         (set dirty? false)
+        (set extra.log-dropped (let [n (upd.log-dropped)] (when (> n 0) n)))
         (case (upd.publish :upd (status-tree state extra))
           (nil ?msg) (upd.log :err (.. "publish: " (tostring ?msg))))))
+    (fn claim [name spec]
+      "The name is ours to give: fresh `.<name>/`, owned by the service's user."
+      (let [(uid msg) (upd.claim name spec.user spec.group (= true spec.private))]
+        (if (and uid spec.user (not= uid 0) (not= uid me) (not publishers))
+            (values nil (.. "cannot run as :user " (tostring spec.user) ": no group"
+                            " may write " root " (make a group upd, or the root"
+                            " group-writable: docs/state-tree.md)"))
+            (values uid msg))))
     (fn spawn-service [name spec]
-      (let [cmd (command-of spec self root)]
+      (let [cmd (command-of spec self root publishers)]
         (var handle nil)
         ;; A script's output goes where ours goes (the console, or the log of
         ;; whoever runs us), not through us: relaying it line by line would
@@ -291,17 +336,20 @@
         (set cmd.on-exit (fn [status]
                            (when (= handle (. handles name)) (tset handles name nil))
                            (feed {:type :exited : name :pid status.pid : status})))
-        (case (upd.spawn cmd)
-          h (do (set handle h)
-                (tset handles name h)
-                (feed {:type :spawned : name :pid h.pid}))
-          (nil ?msg) (feed {:type :spawn-failed : name :msg (or ?msg "unknown error")}))))
+        (case (claim name spec)
+          (nil msg) (feed {:type :spawn-failed : name : msg})
+          _ (case (upd.spawn cmd)
+              h (do (set handle h)
+                    (tset handles name h)
+                    (feed {:type :spawned : name :pid h.pid}))
+              (nil ?msg) (feed {:type :spawn-failed : name :msg (or ?msg "unknown error")})))))
     (set perform
          (fn [a]
            (case a.do
              :spawn (spawn-service a.name a.spec)
              :kill (case (. handles a.name) h (upd.terminate h a.timeout))
-             :withdraw (upd.withdraw a.name)
+             :withdraw (case (upd.withdraw a.name)
+                         (nil msg) (upd.log :err msg))
              :schedule (tset timers a.name
                              (upd.after a.delay #(do (tset timers a.name nil)
                                                      (feed {:type :timer :name a.name}))))
@@ -315,6 +363,7 @@
     (fn reload []
       (case (load-entries file)
         entries (do (upd.log :info (.. "reloading " file))
+                    (set publishers (publishers-group upd entries))
                     (feed {:type :load : entries}))
         (nil msg) (upd.log :err (.. msg " (keeping the current services)"))))
     (fn listen! []
@@ -328,17 +377,25 @@
                           (nil msg) (upd.log :warn msg))))
         (nil msg) (upd.log :err (.. "control FIFO: " (tostring msg)))))
     (fn supervise [entries]
-      ;; publishing first also creates the root, where the FIFO goes
+      (set publishers (publishers-group upd entries))
+      (withdraw-stale! upd entries me)
       (upd.publish :upd (status-tree state extra))
       (listen!)
+      ;; Nothing a dead script started outlives it: what it leaves is
+      ;; re-parented to us (a subreaper) and told to go.
+      (upd.kill-orphans state.opts.stop-timeout)
       (upd.log :info (.. "supervising " (# entries) " services from " file))
       (feed {:type :load : entries})
-      (when (not state.exited?) (upd.run))
+      (var done? state.exited?)
+      (while (not done?)
+        (case (xpcall upd.run internal-error)
+          true (set done? true)))
       (upd.withdraw :upd)
       true)
-    (case (other-supervisor upd)
-      pid (values nil (.. "another supervisor (pid " pid ") is running under " root))
-      _ (case (load-entries file)
+    (case (upd.lock-root)
+      (where (nil msg) (not pid1?))
+      (values nil (.. "another supervisor is running under " root " (" msg ")"))
+      ?euid (case (do (set me ?euid) (load-entries file))
           entries (supervise entries)
           (nil msg) (if pid1?
                         (do (upd.log :err (.. msg " (waiting for SIGHUP)"))

@@ -88,6 +88,10 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
             ("kill", binding!(kill)),
             ("terminate", binding!(terminate)),
             ("running?", binding!(running)),
+            (
+                "kill-orphans",
+                binding!(|lua, grace: f64| with_loop(lua, |lp| lp.kill_orphans(grace))),
+            ),
             ("subscribe", binding!(subscribe)),
             ("unsubscribe", binding!(unsubscribe)),
             ("on-netlink", binding!(on_netlink)),
@@ -250,33 +254,54 @@ fn step(lua: &Lua, timeout: Option<f64>) -> Result<bool> {
         Some(Err(e)) => log::log(log::Level::Err, &format!("poll: {}", sys::error_text(&e))),
         Some(Ok(())) => {}
     }
+    // Every ready event is dispatched whatever one handler does: the first
+    // error is raised once all have run (later ones are logged), so a
+    // handler that raises cannot make the others miss their event.
+    let mut first: Option<mlua::Error> = None;
+    let mut note = |r: Result<()>| {
+        if let Err(e) = r {
+            match first {
+                None => first = Some(e),
+                Some(_) => log::log(log::Level::Err, &format!("handler error: {e}")),
+            }
+        }
+    };
     for ev in events {
-        dispatch(lua, ev)?;
+        note(dispatch(lua, ev));
     }
     let now = sys::monotonic();
     let mark = with_loop(lua, |lp| lp.timer_mark())?;
     while let Some(fired) = with_loop(lua, |lp| lp.next_timer(now, mark))? {
-        match fired {
-            Fired::Call { cb, repeating } => {
-                if !repeating {
-                    // Freed before the call: the callback may start a new timer.
-                    let t: Table = lua.named_registry_value(CALLBACKS)?;
-                    let f: Value = t.raw_get(cb)?;
-                    free_cb(lua, Some(cb))?;
-                    if let Value::Function(f) = f {
-                        call(&f, Vec::new())?;
-                    }
-                } else {
-                    call_cb(lua, cb, Vec::new())?;
-                }
-            }
-            Fired::Timeout { cb } => {
-                call_cb(lua, cb, vec![Value::Nil, string(lua, "timeout")?])?;
-                free_cb(lua, Some(cb))?;
-            }
-        }
+        note(fire(lua, fired));
+    }
+    if let Some(e) = first {
+        return Err(e);
     }
     Ok(!with_loop(lua, |lp| lp.take_stopped())?)
+}
+
+fn fire(lua: &Lua, fired: Fired) -> Result<()> {
+    match fired {
+        Fired::Call { cb, repeating } => {
+            if !repeating {
+                // Freed before the call: the callback may start a new timer.
+                let t: Table = lua.named_registry_value(CALLBACKS)?;
+                let f: Value = t.raw_get(cb)?;
+                free_cb(lua, Some(cb))?;
+                if let Value::Function(f) = f {
+                    call(&f, Vec::new())?;
+                }
+            } else {
+                call_cb(lua, cb, Vec::new())?;
+            }
+        }
+        Fired::Timeout { cb } => {
+            let r = call_cb(lua, cb, vec![Value::Nil, string(lua, "timeout")?]);
+            free_cb(lua, Some(cb))?;
+            r?;
+        }
+    }
+    Ok(())
 }
 
 fn dispatch(lua: &Lua, ev: Event) -> Result<()> {
@@ -300,7 +325,11 @@ fn dispatch(lua: &Lua, ev: Event) -> Result<()> {
                     sys::Exit::Code(c) => st.set("code", c)?,
                     sys::Exit::Signal(s) => st.set("signal", s)?,
                 }
-                call_cb(lua, cb, vec![Value::Table(st)])?;
+                let r = call_cb(lua, cb, vec![Value::Table(st)]);
+                for cb in free {
+                    free_cb(lua, cb)?;
+                }
+                return r;
             }
             for cb in free {
                 free_cb(lua, cb)?;
@@ -317,7 +346,11 @@ fn dispatch(lua: &Lua, ev: Event) -> Result<()> {
                 None => Value::Nil,
             };
             let changed = lua.create_sequence_from(c.changed.iter().map(|s| s.as_str()))?;
-            call_cb(lua, c.cb, vec![node, Value::Table(changed)])
+            let owner = match c.owner {
+                Some(uid) => Value::Number(f64::from(uid)),
+                None => Value::Nil,
+            };
+            call_cb(lua, c.cb, vec![node, Value::Table(changed), owner])
         }
         Event::Netlink { cb, event } => call_cb(
             lua,
@@ -325,11 +358,12 @@ fn dispatch(lua: &Lua, ev: Event) -> Result<()> {
             vec![Value::Table(net_api::event_to_lua(lua, &event)?)],
         ),
         Event::Reply { cb, result } => {
-            match result {
-                Ok(bytes) => call_cb(lua, cb, vec![string(lua, &bytes)?])?,
-                Err(msg) => call_cb(lua, cb, vec![Value::Nil, string(lua, &msg)?])?,
-            }
-            free_cb(lua, Some(cb))
+            let r = match result {
+                Ok(bytes) => call_cb(lua, cb, vec![string(lua, &bytes)?]),
+                Err(msg) => call_cb(lua, cb, vec![Value::Nil, string(lua, &msg)?]),
+            };
+            free_cb(lua, Some(cb))?;
+            r
         }
         Event::FifoLine { cb, line } => call_cb(lua, cb, vec![string(lua, &line)?]),
     }
@@ -421,6 +455,11 @@ fn read_spec(spec: &Table) -> Result<Spec> {
     };
     s.user = name_of(spec.get("user")?, "spec.user")?;
     s.group = name_of(spec.get("group")?, "spec.group")?;
+    s.extra_group = spec.get::<Option<f64>>("extra-group")?.map(|g| g as u32);
+    s.death_signal = match spec.get::<Value>("death-signal")? {
+        Value::Nil => 0,
+        v => signal_arg(v)?,
+    };
     s.notify = spec.get::<Option<bool>>("notify")?.unwrap_or(false);
     s.inherit_output = match spec.get::<Option<String>>("output")?.as_deref() {
         None | Some("lines") => false,

@@ -83,6 +83,10 @@ pub fn module(lua: &Lua) -> Result<Table> {
                 binding!(|_, fd: i32| Ok(crate::sys::proc::is_terminal(fd))),
             ),
             (
+                "log-dropped",
+                binding!(|_, ()| Ok(f64::from(crate::evloop::log::dropped()))),
+            ),
+            (
                 "fifo-write",
                 binding!(|lua, (path, line): (String, mlua::LuaString)| {
                     match fifo_write(&path, &line.as_bytes()) {
@@ -91,6 +95,13 @@ pub fn module(lua: &Lua) -> Result<Table> {
                             Ok((mlua::Value::Nil, mlua::Value::String(lua.create_string(e)?)))
                         }
                     }
+                }),
+            ),
+            (
+                "private-dir",
+                binding!(|lua, path: String| match private_dir(&path) {
+                    Ok(()) => ok(mlua::Value::Boolean(true)),
+                    Err(e) => nil_msg(lua, &e),
                 }),
             ),
         ],
@@ -119,4 +130,58 @@ fn fifo_write(path: &str, line: &[u8]) -> std::result::Result<(), String> {
             _ => format!("{path}: {e}"),
         })?;
     f.write_all(line).map_err(|e| format!("{path}: {e}"))
+}
+
+/// `upd.private-dir`: the directory `path`, made 0700 when
+/// absent, is ours and nobody else may write in it (the firewall's rules
+/// files); a symlink, another owner's directory or one that group or others
+/// may write is refused (the message says why), and nothing is changed then.
+fn private_dir(path: &str) -> std::result::Result<(), String> {
+    use crate::sys::fs;
+    let why = match fs::cstr(path.as_bytes()).and_then(|c| fs::dir_owner(&c, 0o700)) {
+        Ok((uid, _)) if uid != crate::sys::proc::euid() => format!("owned by uid {uid}"),
+        Ok((_, perm)) if perm & 0o022 != 0 => "group or others may write".into(),
+        Ok(_) => return Ok(()),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {
+            "not a directory (a symlink?)".into()
+        }
+        Err(e) => crate::sys::proc::error_text(&e),
+    };
+    Err(why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::private_dir;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    #[test]
+    fn private_dir_made_0700_and_refused_when_not_ours() {
+        let base = std::env::temp_dir().join(format!("upd-private-dir-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir(&base).unwrap();
+        let p = |n: &str| base.join(n).to_str().unwrap().to_string();
+        private_dir(&p("work")).unwrap();
+        assert_eq!(std::fs::metadata(p("work")).unwrap().mode() & 0o7777, 0o700);
+        private_dir(&p("work")).unwrap();
+        std::os::unix::fs::symlink(p("work"), p("link")).unwrap();
+        assert!(private_dir(&p("link"))
+            .unwrap_err()
+            .contains("not a directory"));
+        std::fs::create_dir(p("open")).unwrap();
+        std::fs::set_permissions(p("open"), std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(private_dir(&p("open"))
+            .unwrap_err()
+            .contains("group or others may write"));
+        std::fs::write(p("file"), "x").unwrap();
+        assert!(private_dir(&p("file")).is_err());
+        if crate::sys::proc::euid() == 0 {
+            std::fs::create_dir(p("theirs")).unwrap();
+            std::os::unix::fs::chown(p("theirs"), Some(65534), None).unwrap();
+            assert!(private_dir(&p("theirs"))
+                .unwrap_err()
+                .contains("owned by uid 65534"));
+        }
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 }

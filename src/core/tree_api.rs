@@ -10,6 +10,7 @@ use std::path::Path;
 use mlua::{Lua, LuaString, Result, Table, Value};
 
 use crate::core::{add, function};
+use crate::sys::fs as sfs;
 use crate::tree::{self, key, Node, PublishOpts, MAX_DEPTH, MAX_ENTRIES, MAX_VALUE};
 
 /// Adds this layer's functions to `upd.core`.
@@ -100,6 +101,91 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                 binding!(|lua, ()| lua.create_string(tree::root().as_os_str().as_bytes())),
             ),
             (
+                "check-name",
+                binding!(|lua, name: LuaString| {
+                    let b = name.as_bytes();
+                    match key::validate_name(&b) {
+                        Ok(()) => Ok((Value::Boolean(true), Value::Nil)),
+                        Err(e) => failed(lua, format!("bad service name {}: {e}", key::show(&b))),
+                    }
+                }),
+            ),
+            (
+                "set-value",
+                binding!(
+                    |lua, (name, path, value): (LuaString, LuaString, LuaString)| {
+                        set_value(lua, &name, &path, &value)
+                    }
+                ),
+            ),
+            (
+                "owner",
+                binding!(
+                    |lua, name: String| match tree::owner(&tree::root(), &name) {
+                        Ok(uid) => Ok((
+                            uid.map_or(Value::Nil, |u| Value::Number(u.into())),
+                            Value::Nil
+                        )),
+                        Err(e) => failed(lua, e.0),
+                    }
+                ),
+            ),
+            (
+                "claim",
+                binding!(|lua,
+                          (name, user, group, private): (
+                    String,
+                    Option<String>,
+                    Option<String>,
+                    Option<bool>
+                )| {
+                    // The ids the script will run as (ours when unnamed).
+                    let ids =
+                        crate::evloop::process::resolve_user(user.as_deref(), group.as_deref());
+                    let (uid, gid) = match ids {
+                        Ok((u, g)) => (
+                            u.unwrap_or_else(sfs::geteuid),
+                            g.unwrap_or_else(sfs::getegid),
+                        ),
+                        Err(m) => return failed(lua, m),
+                    };
+                    match tree::claim(&tree::root(), &name, uid, gid, private == Some(true)) {
+                        Ok(()) => Ok((Value::Number(uid.into()), Value::Nil)),
+                        Err(e) => failed(lua, e.0),
+                    }
+                }),
+            ),
+            (
+                "prepare-root",
+                binding!(|lua, group: Option<String>| {
+                    // The group named `group`, if /etc/group has it.
+                    let gid = group.and_then(|g| {
+                        let text = std::fs::read_to_string("/etc/group").unwrap_or_default();
+                        crate::evloop::process::group_lookup(&text, &g)
+                    });
+                    match tree::prepare_root(&tree::root(), gid) {
+                        Ok(m) => Ok((
+                            m.publishers
+                                .map_or(Value::Boolean(false), |g| Value::Number(g.into())),
+                            Value::String(lua.create_string(m.notes)?),
+                        )),
+                        Err(e) => failed(lua, e.0),
+                    }
+                }),
+            ),
+            (
+                "lock-root",
+                binding!(|lua, ()| match tree::lock_root(&tree::root()) {
+                    Ok(fd) => {
+                        // Held for the life of the process: the kernel
+                        // releases it when we die, however we die.
+                        std::mem::forget(fd);
+                        Ok((Value::Number(sfs::geteuid().into()), Value::Nil))
+                    }
+                    Err(e) => failed(lua, e.0),
+                }),
+            ),
+            (
                 "write-file",
                 binding!(
                     |lua, (path, content, mode): (LuaString, LuaString, Option<u32>)| {
@@ -118,6 +204,39 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
         ],
     )?;
     Ok(())
+}
+
+/// `(set-value name path value)`: one value of a tree changed (directories
+/// made on the way), read and published under the service's lock, so that
+/// concurrent changes of one tree never lose each other's; `true` or `nil, msg`.
+fn set_value(
+    lua: &Lua,
+    name: &LuaString,
+    path: &LuaString,
+    value: &LuaString,
+) -> Result<(Value, Value)> {
+    let (name, path) = match (
+        text("publish", "service name", name),
+        text("set", "path", path),
+    ) {
+        (Ok(n), Ok(p)) => (n, p),
+        (Err(m), _) | (_, Err(m)) => return failed(lua, m),
+    };
+    let keys = match key::split_path(&path) {
+        Ok(k) if !k.is_empty() => k,
+        Ok(_) => return failed(lua, format!("{name}: empty path")),
+        Err((k, e)) => return failed(lua, format!("{name}/{path}: invalid key {k}: {e}")),
+    };
+    let value = value.as_bytes().to_vec();
+    let mut set = |t: Option<Node>| {
+        let mut t = t.unwrap_or_else(|| Node::Dir(BTreeMap::new()));
+        tree::set_value(&mut t, &keys, value.clone(), &name)?;
+        Ok(Some(t))
+    };
+    match tree::update(&tree::root(), &name, false, &mut set) {
+        Ok(_) => Ok((Value::Boolean(true), Value::Nil)),
+        Err(e) => failed(lua, e.0),
+    }
 }
 
 /// A service name or key path from Lua as UTF-8; a clear message otherwise

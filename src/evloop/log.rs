@@ -1,6 +1,10 @@
 //! `log`: one datagram to syslog (`/dev/log`, facility daemon) per message,
-//! or a line on stderr when there is no syslog (a console, a test).
+//! or a line on stderr when there is no syslog (a console, a test). Never
+//! blocks: a line that cannot be written at once (a full syslog socket, a
+//! stderr pipe nobody reads, a stopped terminal) is dropped and counted,
+//! and the count is said before the next line that gets through.
 use std::os::unix::net::UnixDatagram;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -35,6 +39,19 @@ impl Level {
 const LOG_DAEMON: u8 = 3 << 3;
 
 static SERVICE: Mutex<String> = Mutex::new(String::new());
+/// Lines dropped since the process started, and since the last report.
+static DROPPED: AtomicU32 = AtomicU32::new(0);
+static UNREPORTED: AtomicU32 = AtomicU32::new(0);
+
+/// How many log lines were dropped because they could not be written at once.
+pub fn dropped() -> u32 {
+    DROPPED.load(Ordering::Relaxed)
+}
+
+fn drop_line() {
+    DROPPED.fetch_add(1, Ordering::Relaxed);
+    UNREPORTED.fetch_add(1, Ordering::Relaxed);
+}
 static SYSLOG: Mutex<Option<UnixDatagram>> = Mutex::new(None);
 
 /// The name used when env `UPD_SERVICE` is unset (the script's name).
@@ -74,25 +91,46 @@ pub fn log_as(level: Level, service: &str, msg: &str) {
     if let Some(mut g) = SYSLOG.lock().ok().filter(|_| to_syslog) {
         if g.is_none() {
             if let Ok(s) = UnixDatagram::unbound() {
-                if s.connect("/dev/log").is_ok() {
+                if s.connect("/dev/log").is_ok() && s.set_nonblocking(true).is_ok() {
                     *g = Some(s);
                 }
             }
         }
         if let Some(s) = g.as_ref() {
-            if s.send(syslog_line(level, std::process::id(), service, msg).as_bytes())
-                .is_ok()
-            {
-                return;
+            let pid = std::process::id();
+            let n = UNREPORTED.load(Ordering::Relaxed);
+            if n > 0 {
+                let note = syslog_line(Level::Warn, pid, service, &dropped_note(n));
+                if s.send(note.as_bytes()).is_ok() {
+                    UNREPORTED.fetch_sub(n, Ordering::Relaxed);
+                }
             }
-            // syslogd restarted: reconnect next time, this one goes to stderr.
-            *g = None;
+            match s.send(syslog_line(level, pid, service, msg).as_bytes()) {
+                Ok(_) => return,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return drop_line(),
+                // syslogd restarted: reconnect next time, this one goes to stderr.
+                Err(_) => *g = None,
+            }
         }
     }
     // On a console, debug lines only when asked for.
     if level != Level::Debug || std::env::var_os("UPD_DEBUG").is_some() {
-        eprintln!("{service}: {msg}");
+        let n = UNREPORTED.load(Ordering::Relaxed);
+        if n > 0
+            && crate::sys::proc::write_stderr(
+                format!("{service}: {}\n", dropped_note(n)).as_bytes(),
+            )
+        {
+            UNREPORTED.fetch_sub(n, Ordering::Relaxed);
+        }
+        if !crate::sys::proc::write_stderr(format!("{service}: {msg}\n").as_bytes()) {
+            drop_line();
+        }
     }
+}
+
+fn dropped_note(n: u32) -> String {
+    format!("{n} log lines dropped (the log could not take them at once)")
 }
 
 #[cfg(test)]

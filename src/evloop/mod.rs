@@ -144,6 +144,12 @@ pub struct Loop {
     buf: Box<[u8; READ_CHUNK]>,
     /// Drop the code pages before the next blocking wait (`settle`).
     settle: bool,
+    /// `kill_orphans`: the grace between SIGTERM and SIGKILL for processes
+    /// re-parented to us; `None`: orphans are only reaped.
+    orphan_grace: Option<f64>,
+    /// Orphans sent SIGTERM, with the time of their SIGKILL.
+    orphans: Vec<(i32, f64)>,
+    orphan_timer: Option<u32>,
 }
 
 impl Loop {
@@ -173,6 +179,9 @@ impl Loop {
             pending: Vec::new(),
             buf: Box::new([0; READ_CHUNK]),
             settle: false,
+            orphan_grace: None,
+            orphans: Vec::new(),
+            orphan_timer: None,
         })
     }
 
@@ -237,6 +246,18 @@ impl Loop {
                         return Some(Fired::Timeout { cb: r.cb });
                     }
                 }
+                What::Orphans => {
+                    self.orphan_timer = None;
+                    self.orphans.retain(|&(pid, due)| {
+                        if due > now {
+                            return true;
+                        }
+                        // Still ours: a child's pid is not reused before we reap it.
+                        signal_orphan(pid, libc::SIGKILL);
+                        false
+                    });
+                    self.arm_orphan_timer(now);
+                }
             }
         }
     }
@@ -252,6 +273,46 @@ impl Loop {
                 format!("on-signal: unknown signal {name} (TERM, INT, HUP, USR1, USR2)")
             })?;
         Ok(self.handlers[i].replace(cb))
+    }
+
+    // ---- orphans
+
+    /// From now on, a process re-parented to us (the orphan of a child that
+    /// died: we are a subreaper, or PID 1) gets SIGTERM, and SIGKILL after
+    /// `grace` seconds: nothing a dead child started outlives it. For the
+    /// supervisor, whose only children of its own are its scripts (a
+    /// script keeps the daemons that double-fork: they are orphans of its
+    /// own, and live). Orphans there now get the same.
+    pub fn kill_orphans(&mut self, grace: f64) {
+        self.orphan_grace = Some(grace.max(0.0));
+        self.sweep_orphans();
+    }
+
+    fn sweep_orphans(&mut self) {
+        let Some(grace) = self.orphan_grace else {
+            return;
+        };
+        let now = sys::monotonic();
+        for pid in process::children_of(sys::getpid()) {
+            if self.children.iter().any(|c| c.pid == pid) || self.orphans.iter().any(|o| o.0 == pid)
+            {
+                continue;
+            }
+            signal_orphan(pid, libc::SIGTERM);
+            signal_orphan(pid, libc::SIGCONT);
+            self.orphans.push((pid, now + grace));
+        }
+        self.arm_orphan_timer(now);
+    }
+
+    fn arm_orphan_timer(&mut self, now: f64) {
+        if self.orphan_timer.is_some() {
+            return;
+        }
+        if let Some(due) = self.orphans.iter().map(|o| o.1).reduce(f64::min) {
+            let secs = (due - now).max(0.0);
+            self.orphan_timer = self.timers.add(now, secs, false, What::Orphans).ok();
+        }
     }
 
     // ---- processes
@@ -495,10 +556,15 @@ impl Loop {
         }
     }
 
-    /// Reaps every ended child: ours get `on-exit`, orphans are reaped silently.
+    /// Reaps every ended child: ours get `on-exit`, orphans are reaped
+    /// silently (and, with `kill_orphans`, the new ones are told to go).
     fn reap(&mut self, out: &mut Vec<Event>) {
+        let mut reaped = false;
         while let Reaped::Child(pid, exit) = sys::reap_one() {
+            reaped = true;
             let Some(i) = self.children.iter().position(|c| c.pid == pid) else {
+                // Its pid may be reused from now on: never signal it again.
+                self.orphans.retain(|o| o.0 != pid);
                 continue;
             };
             let mut c = self.children.swap_remove(i);
@@ -548,6 +614,9 @@ impl Loop {
                 on_exit: c.on_exit,
                 free: [c.on_line, c.on_exit, c.on_ready],
             });
+        }
+        if reaped {
+            self.sweep_orphans();
         }
     }
 
@@ -716,6 +785,12 @@ impl Drop for Loop {
     fn drop(&mut self) {
         self.shutdown(SHUTDOWN_GRACE);
     }
+}
+
+/// Signals an orphan and, when it leads a process group, that group.
+fn signal_orphan(pid: i32, sig: i32) {
+    let _ = sys::kill(pid, sig);
+    let _ = sys::kill(-pid, sig);
 }
 
 /// Logs how much of a child's output `p` cut from over-long lines, when its

@@ -18,6 +18,12 @@ pub struct Spec {
     pub cwd: Option<Vec<u8>>,
     pub user: Option<String>,
     pub group: Option<String>,
+    /// See `sys::proc::Exec::extra_group`.
+    pub extra_group: Option<u32>,
+    /// Sent to the child when we die; SIGTERM when 0 (a daemon may stop
+    /// cleanly). The supervisor's scripts get SIGKILL: a script with a TERM
+    /// handler of its own must not outlive its supervisor.
+    pub death_signal: i32,
     pub notify: bool,
     /// The child writes to our stdout and stderr instead of pipes we read:
     /// a supervisor spends nothing on a script that floods its output.
@@ -209,6 +215,12 @@ pub fn spawn(spec: &Spec, serial: u32) -> Result<Child, SpawnError> {
         cwd: cwd.as_deref(),
         uid,
         gid,
+        extra_group: spec.extra_group,
+        death_signal: if spec.death_signal > 0 {
+            spec.death_signal
+        } else {
+            libc::SIGTERM
+        },
         stdio,
         keep_fd: notify.as_ref().map(|(_, w)| w.as_raw_fd()),
     })
@@ -240,23 +252,31 @@ pub fn spawn(spec: &Spec, serial: u32) -> Result<Child, SpawnError> {
     })
 }
 
-/// `:user`/`:group` as numeric ids. A user name also gives its primary group
-/// when no group is named.
 fn resolve_ids(spec: &Spec) -> Result<(Option<u32>, Option<u32>), String> {
+    resolve_user(spec.user.as_deref(), spec.group.as_deref())
+}
+
+/// `:user`/`:group` (names or numbers) as numeric ids. A user name also
+/// gives its primary group when no group is named.
+pub fn resolve_user(
+    user: Option<&str>,
+    group: Option<&str>,
+) -> Result<(Option<u32>, Option<u32>), String> {
     let mut uid = None;
     let mut gid = None;
-    if let Some(u) = &spec.user {
-        match u.parse::<u32>() {
-            Ok(n) => uid = Some(n),
-            Err(_) => {
-                let text = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-                let (n, g) = passwd_lookup(&text, u).ok_or_else(|| format!("unknown user {u}"))?;
-                uid = Some(n);
-                gid = Some(g);
-            }
-        }
+    if let Some(u) = user {
+        let text = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        let (n, g) = match u.parse::<u32>() {
+            // Never root's group for an unprivileged uid: its own primary
+            // group, or the gid of the same number when /etc/passwd does
+            // not list it.
+            Ok(n) => (n, passwd_gid_of(&text, n).unwrap_or(n)),
+            Err(_) => passwd_lookup(&text, u).ok_or_else(|| format!("unknown user {u}"))?,
+        };
+        uid = Some(n);
+        gid = Some(g);
     }
-    if let Some(g) = &spec.group {
+    if let Some(g) = group {
         match g.parse::<u32>() {
             Ok(n) => gid = Some(n),
             Err(_) => {
@@ -279,6 +299,17 @@ pub fn passwd_lookup(text: &str, name: &str) -> Option<(u32, u32)> {
         let uid = f.next()?.parse().ok()?;
         let gid = f.next()?.parse().ok()?;
         Some((uid, gid))
+    })
+}
+
+/// The primary gid of the first `/etc/passwd` line with uid `uid`.
+pub fn passwd_gid_of(text: &str, uid: u32) -> Option<u32> {
+    text.lines().find_map(|line| {
+        let mut f = line.split(':');
+        if f.nth(2)?.parse::<u32>().ok()? != uid {
+            return None;
+        }
+        f.next()?.parse().ok()
     })
 }
 
@@ -343,6 +374,20 @@ mod tests {
         assert_eq!(passwd_lookup(PASSWD, "ppp"), None);
         assert_eq!(passwd_lookup(PASSWD, "broken line"), None);
         assert_eq!(passwd_lookup("x:x:notanumber:1:::\n", "x"), None);
+    }
+
+    #[test]
+    fn a_numeric_user_gets_its_own_group_never_roots() {
+        assert_eq!(passwd_gid_of(PASSWD, 101), Some(7));
+        assert_eq!(passwd_gid_of(PASSWD, 4242), None);
+        let (u, g) = resolve_user(Some("4242"), None).unwrap();
+        assert_eq!(
+            (u, g),
+            (Some(4242), Some(4242)),
+            "unknown uid: gid of the same number"
+        );
+        let (u, g) = resolve_user(Some("4242"), Some("7")).unwrap();
+        assert_eq!((u, g), (Some(4242), Some(7)));
     }
 
     #[test]

@@ -24,13 +24,22 @@ pub struct Fifo {
 /// Creates the FIFO (mode 0600) if absent and opens it; refuses anything else
 /// already at `path`.
 pub fn open_fifo(path: &str) -> Result<File, String> {
+    use std::os::unix::fs::MetadataExt;
+    let make = || {
+        nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .map_err(|e| format!("fifo {path}: {}", e.desc()))
+    };
     match std::fs::symlink_metadata(path) {
+        // Someone else's FIFO (a user who may write that directory put it
+        // there): whoever owns it could read our commands or write their
+        // own. Replaced by ours.
+        Ok(m) if m.file_type().is_fifo() && m.uid() != crate::sys::fs::geteuid() => {
+            std::fs::remove_file(path).map_err(|e| format!("fifo {path}: {}", error_text(&e)))?;
+            make()?;
+        }
         Ok(m) if m.file_type().is_fifo() => {}
         Ok(_) => return Err(format!("fifo {path}: exists and is not a FIFO")),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
-                .map_err(|e| format!("fifo {path}: {}", e.desc()))?;
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => make()?,
         Err(e) => return Err(format!("fifo {path}: {}", error_text(&e))),
     }
     // Read-write: we are a writer ourselves, so the FIFO never hits EOF when

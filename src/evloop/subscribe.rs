@@ -27,12 +27,17 @@ pub struct Change {
     pub cb: u32,
     pub node: Option<std::rc::Rc<Node>>,
     pub changed: std::rc::Rc<Vec<String>>,
+    /// The uid owning the snapshot (who wrote it), when known.
+    pub owner: Option<u32>,
 }
 
 struct Watched {
     name: String,
     dirty: bool,
     last: Option<std::rc::Rc<Node>>,
+    /// The owner of `last`: a snapshot rewritten by someone else with the
+    /// same content is a change too (consumers may trust by owner).
+    owner: Option<u32>,
     /// `(subscription id, callback)`
     subs: Vec<(u32, u32)>,
     /// `.<name>/` kept open between reads (see `tree::read_at`) while
@@ -90,6 +95,7 @@ impl Subscriptions {
                 name: name.into(),
                 dirty: true,
                 last: None,
+                owner: None,
                 subs: vec![(id, cb)],
                 dot: None,
             }),
@@ -256,6 +262,7 @@ impl Subscriptions {
                     .and_then(|p| sfs::open_dir(&p))
                     .ok();
             }
+            let mut owner = None;
             let new = match &self.rootfd {
                 Some(fd) => tree::read_at(
                     &self.root,
@@ -263,6 +270,7 @@ impl Subscriptions {
                     &w.name,
                     &mut w.dot,
                     &mut self.closing,
+                    &mut owner,
                 ),
                 None => tree::read(&self.root, &w.name),
             };
@@ -278,16 +286,21 @@ impl Subscriptions {
                     continue;
                 }
             };
-            if let Some(keys) = refresh(&mut w.last, new) {
-                let changed = std::rc::Rc::new(keys);
-                for &(sub, cb) in &w.subs {
-                    out.push(Change {
-                        sub,
-                        cb,
-                        node: w.last.clone(),
-                        changed: changed.clone(),
-                    });
-                }
+            let new_owner = std::mem::replace(&mut w.owner, owner) != owner && new.is_some();
+            let keys = match refresh(&mut w.last, new) {
+                Some(keys) => keys,
+                None if new_owner => Vec::new(),
+                None => continue,
+            };
+            let changed = std::rc::Rc::new(keys);
+            for &(sub, cb) in &w.subs {
+                out.push(Change {
+                    sub,
+                    cb,
+                    node: w.last.clone(),
+                    changed: changed.clone(),
+                    owner,
+                });
             }
         }
         if self.names.iter().all(|w| w.dot.is_none()) {

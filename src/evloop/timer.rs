@@ -18,6 +18,8 @@ pub enum What {
     Kill(u32),
     /// A unix-socket request ran out of time.
     RequestTimeout(u32),
+    /// Orphans given SIGTERM are due their SIGKILL.
+    Orphans,
 }
 
 #[derive(Clone, Copy, Debug)]

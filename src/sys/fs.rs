@@ -36,6 +36,9 @@ pub struct Meta {
     pub ino: u64,
     pub dev: u64,
     pub nlink: u64,
+    /// Owner and group.
+    pub uid: u32,
+    pub gid: u32,
     /// Last status change, seconds and nanoseconds.
     pub ctime: (i64, i64),
 }
@@ -50,6 +53,8 @@ fn meta_of(st: &libc::stat) -> Meta {
         ino: st.st_ino as u64,
         dev: st.st_dev as u64,
         nlink: st.st_nlink as u64,
+        uid: st.st_uid as u32,
+        gid: st.st_gid as u32,
         ctime: (st.st_ctime as i64, st.st_ctime_nsec as i64),
     }
 }
@@ -217,6 +222,27 @@ pub fn stat_path(path: &CStr) -> io::Result<Meta> {
     Ok(meta_of(&st))
 }
 
+/// The owner's uid and the permission bits of the directory `path`, made
+/// (with `mode`) when nothing is there; a symlink at `path` is `ELOOP` or
+/// `ENOTDIR`, never followed: for a work directory no other user may plant.
+#[allow(clippy::unnecessary_cast)]
+pub fn dir_owner(path: &CStr, mode: u32) -> io::Result<(u32, u32)> {
+    // SAFETY: a NUL-terminated path.
+    if let Err(e) = cvt(unsafe { libc::mkdir(path.as_ptr(), mode as libc::mode_t) }) {
+        if e.raw_os_error() != Some(libc::EEXIST) {
+            return Err(e);
+        }
+    }
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: as in `open_dir`.
+    let fd = cvt(unsafe { libc::openat(libc::AT_FDCWD, path.as_ptr(), flags) }).map(owned)?;
+    // SAFETY: as in `fstat`.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: valid fd and a pointer to a live `stat`.
+    cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+    Ok((st.st_uid as u32, (st.st_mode & 0o7777) as u32))
+}
+
 /// Creates the directory `name` in `dir` and opens it, with exactly `mode`.
 pub fn mkdir_at(dir: BorrowedFd, name: &CStr, mode: u32) -> io::Result<OwnedFd> {
     // SAFETY: valid fd and NUL-terminated name.
@@ -337,15 +363,116 @@ pub fn unlink_at(dir: BorrowedFd, name: &CStr, dir_flag: bool) -> io::Result<()>
     cvt(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), flags) }).map(drop)
 }
 
-/// An exclusive `flock` on an open file or directory, held until the fd closes.
-pub fn lock_exclusive(fd: BorrowedFd) -> io::Result<()> {
+/// Tries once to take an exclusive `flock` on an open file without waiting:
+/// `Ok(false)` when another open file holds it.
+pub fn try_lock_exclusive(fd: BorrowedFd) -> io::Result<bool> {
     loop {
         // SAFETY: valid fd.
-        match cvt(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) }) {
+        match cvt(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }) {
+            Ok(_) => return Ok(true),
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
-            r => return r.map(drop),
+            Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => return Ok(false),
+            Err(e) => return Err(e),
         }
     }
+}
+
+/// An exclusive `flock` on an open file, held until the fd closes, waiting
+/// at most `secs` for it (retrying every few milliseconds): never a wait
+/// without a deadline. `ETIMEDOUT` when it stayed held.
+pub fn lock_exclusive_within(fd: BorrowedFd, secs: f64) -> io::Result<()> {
+    let deadline = super::proc::monotonic() + secs;
+    let mut pause_ms = 1;
+    while !try_lock_exclusive(fd)? {
+        if super::proc::monotonic() >= deadline {
+            return Err(io::Error::from_raw_os_error(libc::ETIMEDOUT));
+        }
+        // poll with no fds: a sleep, without std's thread machinery
+        super::proc::poll(&mut [], pause_ms)?;
+        pause_ms = (pause_ms * 2).min(20);
+    }
+    Ok(())
+}
+
+/// Opens (creating it, mode 0600, if absent) the lock file `name` in `dir`
+/// without following a symlink; `created` says whether this call made it.
+/// 0600: nobody but its owner (and root) can open it, so nobody else can
+/// hold its lock.
+pub fn open_lock_at(dir: BorrowedFd, name: &CStr) -> io::Result<(OwnedFd, bool)> {
+    let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    loop {
+        // SAFETY: valid fd and NUL-terminated name.
+        match cvt(unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags) }) {
+            Ok(fd) => return Ok((owned(fd), false)),
+            Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(e),
+            Err(_) => {}
+        }
+        let create = flags | libc::O_CREAT | libc::O_EXCL;
+        // SAFETY: as above; the mode is passed as a C vararg int.
+        match cvt(unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                create,
+                0o600 as libc::c_uint,
+            )
+        }) {
+            Ok(fd) => {
+                let fd = owned(fd);
+                fix_mode(fd_ref(&fd), 0o600)?;
+                return Ok((fd, true));
+            }
+            // made by another opener meanwhile: open that one
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Changes the owner and group of an open file.
+pub fn fchown(fd: BorrowedFd, uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: valid fd.
+    cvt(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) }).map(drop)
+}
+
+/// Changes the owner and group of `name` in `dir`, not following a symlink.
+pub fn chown_at(dir: BorrowedFd, name: &CStr, uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: valid fd and NUL-terminated name.
+    cvt(unsafe {
+        libc::fchownat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            uid,
+            gid,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })
+    .map(drop)
+}
+
+/// `chown` of a path, following symlinks (only for the root itself);
+/// `u32::MAX` leaves that id as it is.
+pub fn chown_path(path: &CStr, uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: NUL-terminated path.
+    cvt(unsafe { libc::chown(path.as_ptr(), uid, gid) }).map(drop)
+}
+
+/// `chmod` of a path, following symlinks (only for the root itself).
+pub fn chmod_path(path: &CStr, mode: u32) -> io::Result<()> {
+    // SAFETY: NUL-terminated path.
+    cvt(unsafe { libc::chmod(path.as_ptr(), mode as libc::mode_t) }).map(drop)
+}
+
+/// Our effective group id.
+pub fn getegid() -> u32 {
+    // SAFETY: no arguments, cannot fail.
+    unsafe { libc::getegid() }
+}
+
+/// Our effective user id.
+pub fn geteuid() -> u32 {
+    // SAFETY: no arguments, cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 /// The entries of directory `dir` (not `.` and `..`), at most `max` of them
@@ -555,7 +682,7 @@ mod tests {
         assert!(open_file_at(r, &c("lfile")).is_err());
         assert!(open_dir_at(r, &c("real")).is_ok());
         assert_eq!(stat_at(r, &c("ldir")).unwrap().kind, Kind::Symlink);
-        lock_exclusive(r).unwrap();
+        lock_exclusive_within(r, 1.0).unwrap();
         std::fs::remove_dir_all(&p).unwrap();
     }
 }

@@ -255,6 +255,11 @@ pub struct Exec<'a> {
     pub cwd: Option<&'a CStr>,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// The one supplementary group the child keeps when root drops to
+    /// `uid` (the state root's publishers' group); else it keeps none.
+    pub extra_group: Option<u32>,
+    /// Sent to the child when this process dies (`PR_SET_PDEATHSIG`).
+    pub death_signal: i32,
     /// The child's stdin, stdout and stderr.
     pub stdio: [RawFd; 3],
     /// Kept open across exec (the notification pipe).
@@ -269,8 +274,8 @@ extern "C" {
 /// failure comes back as its errno through a close-on-exec pipe (the child
 /// is reaped then), so `spawn X: No such file or directory` is immediate.
 /// The child also gets an empty signal mask and default dispositions (the
-/// loop blocks its signals; Rust ignores SIGPIPE), and SIGTERM when this
-/// process dies (so a daemon never outlives a SIGKILLed script).
+/// loop blocks its signals; Rust ignores SIGPIPE), and `death_signal` when
+/// this process dies (so a daemon never outlives a SIGKILLed script).
 pub fn spawn(e: &Exec) -> io::Result<i32> {
     let (errors_r, errors_w) = pipe()?;
     // The read end must block: we wait for exec or the errno.
@@ -360,9 +365,19 @@ unsafe fn exec_child(e: &Exec, parent: i32) -> i32 {
         }
     }
     if let Some(u) = e.uid {
-        // Dropping root: no supplementary groups of ours either.
+        // Dropping root: no supplementary groups of ours either, but the
+        // publishers' group when given.
         if libc::getuid() == 0 {
-            libc::setgroups(0, std::ptr::null());
+            match &e.extra_group {
+                Some(g) => {
+                    if libc::setgroups(1, g) < 0 {
+                        return errno();
+                    }
+                }
+                None => {
+                    libc::setgroups(0, std::ptr::null());
+                }
+            }
         }
         if libc::setuid(u) < 0 {
             return errno();
@@ -387,7 +402,7 @@ unsafe fn exec_child(e: &Exec, parent: i32) -> i32 {
     libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     if libc::prctl(
         libc::PR_SET_PDEATHSIG,
-        libc::SIGTERM as libc::c_ulong,
+        e.death_signal as libc::c_ulong,
         0,
         0,
         0,
@@ -416,6 +431,12 @@ unsafe fn exec_child(e: &Exec, parent: i32) -> i32 {
 /// Our own pid.
 pub fn getpid() -> i32 {
     std::process::id() as i32
+}
+
+/// Our effective user id.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 /// `strerror` text for an errno value, without Rust's " (os error N)" suffix.
@@ -452,6 +473,88 @@ mod tests {
         let e = std::io::Read::read(&mut f, &mut buf).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
     }
+}
+
+/// How `write_stderr` reaches fd 2 without blocking (chosen once).
+const ERR_UNKNOWN: i32 = -1;
+/// A regular file (or unknown): plain writes, which do not block on a full pipe.
+const ERR_PLAIN: i32 = -2;
+/// A socket: `send` with `MSG_DONTWAIT`.
+const ERR_SOCKET: i32 = -3;
+/// A pipe or terminal that could not be opened again: `poll` first.
+const ERR_POLL: i32 = -4;
+
+static ERR_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(ERR_UNKNOWN);
+
+/// A way to write to our stderr that never blocks. Setting `O_NONBLOCK` on
+/// fd 2 itself would change the open file description our children share
+/// (their writes would start failing with `EAGAIN`), so a pipe or a
+/// terminal is opened again through `/proc/self/fd/2`: a description of our
+/// own, non-blocking.
+fn stderr_way() -> i32 {
+    use std::sync::atomic::Ordering;
+    let way = ERR_FD.load(Ordering::Relaxed);
+    if way != ERR_UNKNOWN {
+        return way;
+    }
+    // SAFETY: fstat into a zeroed struct; open of a NUL-terminated path.
+    let way = unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(2, &mut st) < 0 {
+            ERR_PLAIN
+        } else {
+            match st.st_mode & libc::S_IFMT {
+                libc::S_IFSOCK => ERR_SOCKET,
+                libc::S_IFIFO | libc::S_IFCHR => {
+                    let fd = libc::open(
+                        c"/proc/self/fd/2".as_ptr(),
+                        libc::O_WRONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC,
+                    );
+                    if fd >= 0 {
+                        fd
+                    } else {
+                        ERR_POLL
+                    }
+                }
+                _ => ERR_PLAIN,
+            }
+        }
+    };
+    ERR_FD.store(way, Ordering::Relaxed);
+    way
+}
+
+/// Writes `line` to stderr if that can be done without blocking; `false`
+/// when it was dropped (nobody reads the pipe, a terminal is stopped).
+/// Lines up to `PIPE_BUF` (4096 bytes) go whole or not at all.
+pub fn write_stderr(line: &[u8]) -> bool {
+    let line = &line[..line.len().min(libc::PIPE_BUF)];
+    let way = stderr_way();
+    // SAFETY: writes from a live slice to fd 2 or our own fd.
+    let n = unsafe {
+        match way {
+            ERR_SOCKET => libc::send(
+                2,
+                line.as_ptr().cast(),
+                line.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            ),
+            ERR_POLL => {
+                let mut p = libc::pollfd {
+                    fd: 2,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                if libc::poll(&mut p, 1, 0) != 1 || p.revents & libc::POLLOUT == 0 {
+                    return false;
+                }
+                libc::write(2, line.as_ptr().cast(), line.len())
+            }
+            ERR_PLAIN => libc::write(2, line.as_ptr().cast(), line.len()),
+            fd => libc::write(fd, line.as_ptr().cast(), line.len()),
+        }
+    };
+    n == line.len() as isize
 }
 
 /// Whether `fd` is a terminal (a person is reading it).

@@ -16,6 +16,8 @@ pub enum KeyError {
     BadByte(u8),
     /// A service name starting with `.` (the snapshot directories are `.<name>`).
     LeadingDot,
+    /// A service name whose `.<name>` the root's own files use.
+    Reserved,
 }
 
 impl fmt::Display for KeyError {
@@ -38,6 +40,9 @@ impl fmt::Display for KeyError {
                 )
             }
             KeyError::LeadingDot => f.write_str("a service name may not start with '.'"),
+            KeyError::Reserved => {
+                f.write_str("reserved: the state root's own files are .control and .supervisor")
+            }
         }
     }
 }
@@ -63,11 +68,20 @@ pub fn validate_key(key: &[u8]) -> Result<(), KeyError> {
     }
 }
 
-/// Checks a service name: a key that does not start with `.`.
+/// Names whose `.<name>` is a file of the root's own: the supervisor's
+/// control FIFO and its lock. A service of that name would collide with them.
+pub const RESERVED: [&str; 2] = ["control", "supervisor"];
+
+/// Checks a service name: a key that does not start with `.` and is not
+/// `RESERVED`. The one rule for every name (publisher, reader, services
+/// file, console).
 pub fn validate_name(name: &[u8]) -> Result<(), KeyError> {
     validate_key(name)?;
     if name[0] == b'.' {
         return Err(KeyError::LeadingDot);
+    }
+    if RESERVED.iter().any(|r| r.as_bytes() == name) {
+        return Err(KeyError::Reserved);
     }
     Ok(())
 }
@@ -191,6 +205,10 @@ mod tests {
     fn names() {
         assert_eq!(validate_name(b"eth0"), Ok(()));
         assert_eq!(validate_name(b".eth0"), Err(KeyError::LeadingDot));
+        assert_eq!(validate_name(b"control"), Err(KeyError::Reserved));
+        assert_eq!(validate_name(b"supervisor"), Err(KeyError::Reserved));
+        assert_eq!(validate_name(b"controls"), Ok(()));
+        assert_eq!(validate_key(b"control"), Ok(()), "a key may be called so");
         assert_eq!(validate_name(b"."), Err(KeyError::Dot));
         assert_eq!(validate_name(b""), Err(KeyError::Empty));
     }

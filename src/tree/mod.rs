@@ -13,7 +13,10 @@ pub mod store;
 
 pub use diff::changed_keys;
 pub use key::{validate_key, validate_name, KeyError, MAX_KEY};
-pub use store::{list, publish, read, read_at, read_path, withdraw, write_file, PublishOpts};
+pub use store::{
+    claim, list, lock_root, owner, prepare_root, publish, read, read_at, read_path, update,
+    withdraw, write_file, PublishOpts, RootMode, LOCK_WAIT,
+};
 
 /// Largest value, in bytes (without the newline added on disk).
 pub const MAX_VALUE: usize = 64 * 1024;
@@ -112,6 +115,47 @@ fn check<'a>(node: &'a Node, path: &mut Vec<&'a str>, size: &mut Size) -> Result
     Ok(())
 }
 
+/// Sets the value at key path `path` (at least one key) in the directory
+/// `tree`, making the directories on the way. A value in the way of a
+/// directory, or a directory where the value goes, is an error naming it
+/// (`at` prefixes the path: `eth0/mtu is a value`).
+pub fn set_value(tree: &mut Node, path: &[&str], value: Vec<u8>, at: &str) -> Result<(), String> {
+    let Some((last, dirs)) = path.split_last() else {
+        return Err(format!("{at}: empty path"));
+    };
+    // `at/k1/.../kn` (no `join`: it is not in the binary otherwise)
+    let shown = |n: usize, what: &str| {
+        let mut s = at.to_string();
+        for k in &path[..n] {
+            s.push('/');
+            s.push_str(k);
+        }
+        s + what
+    };
+    let mut node = tree;
+    for i in 0..=dirs.len() {
+        let Node::Dir(m) = node else {
+            return Err(shown(i, " is a value"));
+        };
+        if i == dirs.len() {
+            if let Some(Node::Dir(_)) = m.get(*last) {
+                return Err(shown(path.len(), " is a directory"));
+            }
+            m.insert(last.to_string(), Node::Value(value));
+            return Ok(());
+        }
+        // (not the entry API: insert and get_mut are in the binary already)
+        if !m.contains_key(dirs[i]) {
+            m.insert(dirs[i].to_string(), Node::Dir(BTreeMap::new()));
+        }
+        let Some(next) = m.get_mut(dirs[i]) else {
+            return Ok(());
+        };
+        node = next;
+    }
+    Ok(())
+}
+
 /// The node at key path `path` inside `node`, if any.
 pub fn lookup<'a>(node: &'a Node, path: &[&str]) -> Option<&'a Node> {
     path.iter().try_fold(node, |n, k| match n {
@@ -186,6 +230,22 @@ mod tests {
                 .collect(),
         );
         assert!(validate_tree(&fat).unwrap_err().contains("bytes of values"));
+    }
+
+    #[test]
+    fn set_value_makes_directories_and_names_conflicts() {
+        let mut t = d(vec![("a", v("1"))]);
+        set_value(&mut t, &["b", "c"], b"2".to_vec(), "s").unwrap();
+        set_value(&mut t, &["a"], b"3".to_vec(), "s").unwrap();
+        assert_eq!(t, d(vec![("a", v("3")), ("b", d(vec![("c", v("2"))]))]));
+        assert_eq!(
+            set_value(&mut t, &["a", "x"], vec![], "s").unwrap_err(),
+            "s/a is a value"
+        );
+        assert_eq!(
+            set_value(&mut t, &["b"], vec![], "s").unwrap_err(),
+            "s/b is a directory"
+        );
     }
 
     #[test]

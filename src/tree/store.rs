@@ -247,6 +247,87 @@ pub fn publish(root: &Path, name: &str, tree: &Node, opts: &PublishOpts) -> Resu
     r.map(|d| d.0)
 }
 
+/// Read-modify-write of service `name`'s tree, atomic against every other
+/// publisher (and withdraw) of it: under the service's lock, `f` gets the
+/// current snapshot (`None` when not published) and returns the tree to
+/// publish, or `None` to leave it as it is. A published tree keeps its
+/// privacy (a private tree stays private); a new one is private when
+/// `private_if_new`. `Ok(true)` when it published.
+pub fn update(
+    root: &Path,
+    name: &str,
+    private_if_new: bool,
+    f: &mut dyn FnMut(Option<Node>) -> Result<Option<Node>, String>,
+) -> Result<bool, TreeError> {
+    check_name("publish", name)?;
+    forget_cached(root, name);
+    let rootfd = match open_root("publish", root)? {
+        Some(fd) => fd,
+        None => {
+            make_root(root, name)?;
+            open_root("publish", root)?.ok_or_else(|| {
+                TreeError(format!("publish {name}: root {} vanished", root.display()))
+            })?
+        }
+    };
+    let rootfd = fd_ref(&rootfd);
+    read_link("publish", root, rootfd, name)?;
+    let locked = lock_service_dir("publish", root, rootfd, name, &c_dot(name), None)?;
+    let dotfd = fd_ref(&locked.dot);
+    let current = match read_link("publish", root, rootfd, name)? {
+        Link::Generation(g) => Some(g),
+        Link::Absent => None,
+    };
+    let private = locked.meta.perm & 0o077 == 0 || (current.is_none() && private_if_new);
+    let opts = PublishOpts { private };
+    let mut closing = Vec::new();
+    let tree = match current {
+        Some(_) => read_open(root, rootfd, name, &[], &mut None, &mut closing, &mut None)?,
+        None => None,
+    };
+    drop(closing);
+    let Some(new) = f(tree).map_err(TreeError)? else {
+        return Ok(false);
+    };
+    let Node::Dir(entries) = &new else {
+        return Err(TreeError(format!(
+            "publish {name}: the tree must be a table, not a value"
+        )));
+    };
+    validate_tree(&new).map_err(|m| TreeError(format!("publish {name}: {m}")))?;
+    if locked.meta.perm != opts.dir_mode() {
+        sfs::fchmod(dotfd, opts.dir_mode())
+            .map_err(|e| TreeError(format!("publish {name}: cannot chmod .{name}: {e}")))?;
+    }
+    publish_locked(
+        name,
+        rootfd,
+        dotfd,
+        current,
+        None,
+        None,
+        entries,
+        &opts,
+        locked.chown,
+    )?;
+    Ok(true)
+}
+
+/// `mkdir -p` of the root: 0755, owned by whoever makes it.
+fn make_root(root: &Path, name: &str) -> Result<(), TreeError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(root)
+        .map_err(|e| {
+            TreeError(format!(
+                "publish {name}: cannot create root {}: {e}",
+                root.display()
+            ))
+        })
+}
+
 /// A publish done: the new generation, the other one left (the previous),
 /// and whether `.<name>/` holds nothing else; the new generation's stamp.
 type Done = (u64, Option<u64>, bool, Stamp);
@@ -264,10 +345,18 @@ fn publish_cached(
     let dotname = c_dot(name);
     let dotfd = sfs::open_dir_at(rootfd, &dotname).ok()?;
     let dotfd = fd_ref(&dotfd);
-    sfs::lock_exclusive(dotfd).ok()?;
+    let dot = sfs::fstat(dotfd).ok()?;
+    if id(&dot) != c.dot_id {
+        return None;
+    }
+    let chown = chown_for(&dot);
+    let _lock = match lock_dot("publish", root, name, dotfd, chown) {
+        Ok(l) => l,
+        Err(e) => return Some(Err(e)),
+    };
     // Removed (by a withdraw) between our open and our lock: nlink is 0.
     let nlink = match sfs::fstat(dotfd) {
-        Ok(m) if id(&m) == c.dot_id && m.nlink > 0 => m.nlink,
+        Ok(m) if m.nlink > 0 => m.nlink,
         _ => return None,
     };
     let current = match read_link("publish", root, rootfd, name) {
@@ -308,6 +397,7 @@ fn publish_cached(
         known,
         entries,
         opts,
+        chown,
     ))
 }
 
@@ -320,17 +410,7 @@ fn publish_uncached(
 ) -> (Result<Done, TreeError>, Option<Cached>) {
     let r = (|| {
         if open_root("publish", root)?.is_none() {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(root)
-                .map_err(|e| {
-                    TreeError(format!(
-                        "publish {name}: cannot create root {}: {e}",
-                        root.display()
-                    ))
-                })?;
+            make_root(root, name)?;
         }
         let rootfd = open_root("publish", root)?.ok_or_else(|| {
             TreeError(format!("publish {name}: root {} vanished", root.display()))
@@ -338,10 +418,16 @@ fn publish_uncached(
         // Refuse before creating anything if `<name>` is not ours.
         read_link("publish", root, fd_ref(&rootfd), name)?;
         let dotname = c_dot(name);
-        let dotfd = lock_service_dir(root, fd_ref(&rootfd), name, &dotname, opts)?;
-        Ok((rootfd, dotfd))
+        let locked =
+            lock_service_dir("publish", root, fd_ref(&rootfd), name, &dotname, Some(opts))?;
+        Ok((rootfd, locked))
     })();
-    let (rootfd, dotfd) = match r {
+    let (
+        rootfd,
+        Locked {
+            dot: dotfd, chown, ..
+        },
+    ) = match r {
         Ok(fds) => fds,
         Err(e) => return (Err(e), None),
     };
@@ -360,6 +446,7 @@ fn publish_uncached(
             None,
             entries,
             opts,
+            chown,
         )
     });
     let cached = match (&r, sfs::fstat(fd_ref(&dotfd))) {
@@ -395,6 +482,7 @@ fn publish_locked(
     known: Option<(&Node, Stamp)>,
     entries: &std::collections::BTreeMap<String, Node>,
     opts: &PublishOpts,
+    chown: Option<(u32, u32)>,
 ) -> Result<Done, TreeError> {
     let fail = |what: &str, e: io::Error| TreeError(format!("publish {name}: {what}: {e}"));
     // Leftovers of a killed publisher go; generations are counted.
@@ -411,6 +499,7 @@ fn publish_locked(
     for (entry, kind) in &listing {
         match parse_generation(entry.to_bytes()) {
             Some(g) => newest = newest.max(g),
+            None if entry.to_bytes() == LOCK_NAME.as_bytes() => {}
             None => remove_entry(dotfd, entry, kind_hint(*kind), 0)
                 .map_err(|e| fail("cannot remove a leftover", e))?,
         }
@@ -451,6 +540,7 @@ fn publish_locked(
                 remove_entry(dotfd, &gen_name, None, 0)?;
                 sfs::mkdir_at(dotfd, &gen_name, opts.dir_mode())
             })
+            .and_then(|fd| give(fd, chown))
             .map_err(|e| fail("cannot create the generation directory", e))?;
         let mut path = Vec::new();
         build_dir(
@@ -459,6 +549,7 @@ fn publish_locked(
             known,
             entries,
             opts,
+            chown,
             &mut path,
             &mut open_fds,
         )
@@ -488,6 +579,10 @@ fn publish_locked(
             }
             remove_entry(dotfd, &link_tmp, None, 0)?;
             sfs::symlink_at(&target, dotfd, &link_tmp)
+        })
+        .and_then(|()| match chown {
+            Some((u, g)) => sfs::chown_at(dotfd, &link_tmp, u, g),
+            None => Ok(()),
         })
         .map_err(|e| fail("cannot create the symlink", e))
         .and_then(|()| {
@@ -544,52 +639,140 @@ fn c_dot(name: &str) -> CString {
     c(&dot(name))
 }
 
+/// The lock file in `.<name>/`: the publishers (and `withdraw`) of one
+/// service take turns on its `flock`. Not `.<name>/` itself: a directory
+/// anyone may open is a lock anyone may hold. The file is 0600, owned by
+/// the tree's owner: nobody else can open it.
+const LOCK_NAME: &str = "lock";
+
+/// The longest wait for the lock of a service (another publisher of it at
+/// work); then the operation fails, saying so.
+pub const LOCK_WAIT: f64 = 1.0;
+
+/// When root writes into a tree that belongs to another user (an admin's
+/// `upd set` on a `:user` service's tree), what it creates is given to that
+/// user, so the owner can go on publishing (it must be able to replace its
+/// link and files in a sticky root) and the snapshot's owner stays its own.
+fn chown_for(dot: &sfs::Meta) -> Option<(u32, u32)> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static EUID: AtomicU32 = AtomicU32::new(u32::MAX);
+    if dot.uid == 0 {
+        return None;
+    }
+    let mut e = EUID.load(Ordering::Relaxed);
+    if e == u32::MAX {
+        e = sfs::geteuid();
+        EUID.store(e, Ordering::Relaxed);
+    }
+    (e == 0).then_some((dot.uid, dot.gid))
+}
+
+/// `fd` (just created) given to `chown`'s user, if any.
+fn give(fd: OwnedFd, chown: Option<(u32, u32)>) -> io::Result<OwnedFd> {
+    if let Some((u, g)) = chown {
+        sfs::fchown(fd_ref(&fd), u, g)?;
+    }
+    Ok(fd)
+}
+
+fn lock_error(e: &io::Error) -> String {
+    if errno(e) == libc::ETIMEDOUT {
+        format!("held by another process for over {LOCK_WAIT} s")
+    } else {
+        e.to_string()
+    }
+}
+
+/// Takes the lock of the service whose `.<name>/` is open as `dotfd`,
+/// waiting at most `LOCK_WAIT`; held until the returned fd is dropped.
+fn lock_dot(
+    op: &str,
+    root: &Path,
+    name: &str,
+    dotfd: BorrowedFd,
+    chown: Option<(u32, u32)>,
+) -> Result<OwnedFd, TreeError> {
+    let fail = |e: io::Error| {
+        TreeError(format!(
+            "{op} {name}: cannot lock {}/.{name}/{LOCK_NAME}: {}",
+            root.display(),
+            lock_error(&e)
+        ))
+    };
+    let (fd, created) = sfs::open_lock_at(dotfd, &c(LOCK_NAME)).map_err(fail)?;
+    let fd = if created {
+        give(fd, chown).map_err(fail)?
+    } else {
+        fd
+    };
+    sfs::lock_exclusive_within(fd_ref(&fd), LOCK_WAIT).map_err(fail)?;
+    Ok(fd)
+}
+
+/// `.<name>/` open and its lock held.
+struct Locked {
+    dot: OwnedFd,
+    _lock: OwnedFd,
+    meta: sfs::Meta,
+    chown: Option<(u32, u32)>,
+}
+
 /// Creates (if needed) and locks `.<name>/`, retrying if a withdraw removed
-/// it between the open and the lock.
+/// it between the open and the lock. With `opts`, its mode is set to theirs.
 fn lock_service_dir(
+    op: &str,
     root: &Path,
     rootfd: BorrowedFd,
     name: &str,
     dotname: &CStr,
-    opts: &PublishOpts,
-) -> Result<OwnedFd, TreeError> {
+    opts: Option<&PublishOpts>,
+) -> Result<Locked, TreeError> {
     let refuse = |e: io::Error| {
         TreeError(format!(
-            "publish {name}: refusing {}/.{name}: not a directory made by upd ({e})",
+            "{op} {name}: refusing {}/.{name}: not a directory made by upd ({e})",
             root.display()
         ))
     };
+    let mode = opts.copied().unwrap_or_default().dir_mode();
     for _ in 0..READ_ATTEMPTS {
-        let fd = match sfs::mkdir_at(rootfd, dotname, opts.dir_mode()) {
+        let fd = match sfs::mkdir_at(rootfd, dotname, mode) {
             Ok(fd) => fd,
             Err(e) if errno(&e) == libc::EEXIST => {
                 sfs::open_dir_at(rootfd, dotname).map_err(refuse)?
             }
             Err(e) => {
                 return Err(TreeError(format!(
-                    "publish {name}: cannot create {}/.{name}: {e}",
+                    "{op} {name}: cannot create {}/.{name}: {e}",
                     root.display()
                 )))
             }
         };
         let fail = |e: io::Error| {
             TreeError(format!(
-                "publish {name}: cannot lock {}/.{name}: {e}",
+                "{op} {name}: cannot lock {}/.{name}: {e}",
                 root.display()
             ))
         };
-        sfs::lock_exclusive(fd_ref(&fd)).map_err(fail)?;
         let mine = sfs::fstat(fd_ref(&fd)).map_err(fail)?;
+        let chown = chown_for(&mine);
+        let lock = lock_dot(op, root, name, fd_ref(&fd), chown)?;
         match sfs::stat_at(rootfd, dotname) {
             Ok(m) if m.ino == mine.ino && m.dev == mine.dev => {
-                sfs::fchmod(fd_ref(&fd), opts.dir_mode()).map_err(fail)?;
-                return Ok(fd);
+                if opts.is_some() && mine.perm != mode {
+                    sfs::fchmod(fd_ref(&fd), mode).map_err(fail)?;
+                }
+                return Ok(Locked {
+                    dot: fd,
+                    _lock: lock,
+                    meta: mine,
+                    chown,
+                });
             }
             _ => continue, // withdrawn while we waited: start again
         }
     }
     Err(TreeError(format!(
-        "publish {name}: {}/.{name} keeps disappearing",
+        "{op} {name}: {}/.{name} keeps disappearing",
         root.display()
     )))
 }
@@ -643,6 +826,7 @@ fn build_dir<'a>(
     known: Option<&std::collections::BTreeMap<String, Node>>,
     entries: &'a std::collections::BTreeMap<String, Node>,
     opts: &PublishOpts,
+    chown: Option<(u32, u32)>,
     path: &mut Vec<&'a str>,
     open_fds: &mut Vec<OwnedFd>,
 ) -> Result<(), BuildErr<'a>> {
@@ -668,6 +852,7 @@ fn build_dir<'a>(
                 };
                 if !linked {
                     let f = sfs::create_file_at(newfd, &ck, opts.file_mode())
+                        .and_then(|f| give(f, chown))
                         .map_err(|e| (path.clone(), "cannot create", e))?;
                     sfs::write2(fd_ref(&f), v, b"\n")
                         .map_err(|e| (path.clone(), "cannot write", e))?;
@@ -676,6 +861,7 @@ fn build_dir<'a>(
             }
             Node::Dir(m) => {
                 let sub = sfs::mkdir_at(newfd, &ck, opts.dir_mode())
+                    .and_then(|f| give(f, chown))
                     .map_err(|e| (path.clone(), "cannot create", e))?;
                 // With `known`, look into the old directory only if it has
                 // values to share.
@@ -698,6 +884,7 @@ fn build_dir<'a>(
                     subknown.flatten(),
                     m,
                     opts,
+                    chown,
                     path,
                     open_fds,
                 )?;
@@ -829,9 +1016,18 @@ pub fn withdraw(root: &Path, name: &str) -> Result<bool, TreeError> {
         }
     };
     let fail = |what: &str, e: io::Error| TreeError(format!("withdraw {name}: {what}: {e}"));
-    if let Some(fd) = &dotfd {
-        sfs::lock_exclusive(fd_ref(fd)).map_err(|e| fail("cannot lock", e))?;
-    }
+    let _lock = match &dotfd {
+        Some(fd) => {
+            let chown = sfs::fstat(fd_ref(fd)).ok().and_then(|m| chown_for(&m));
+            Some(lock_dot("withdraw", root, name, fd_ref(fd), chown)?)
+        }
+        None => None,
+    };
+    // Under the lock: a publisher may have linked it since we looked.
+    let link = match dotfd {
+        Some(_) => read_link("withdraw", root, rootfd, name)?,
+        None => link,
+    };
     let published = matches!(link, Link::Generation(_));
     if published {
         match sfs::unlink_at(rootfd, &c(name), false) {
@@ -846,6 +1042,170 @@ pub fn withdraw(root: &Path, name: &str) -> Result<bool, TreeError> {
             .map_err(|e| fail("cannot remove the snapshots", e))?;
     }
     Ok(published)
+}
+
+// ---------------------------------------------------------------- owners
+
+/// Gives service `name` to user `uid`/`gid` before it runs: whatever is
+/// published under the name is withdrawn (it is stale, or a squatter's),
+/// and a fresh `.<name>/` (0755, 0700 when private) owned by them is made.
+/// Only that user (and root) can then make generations in it, so a
+/// snapshot's owner is who wrote it. The supervisor does this for each
+/// service it starts.
+pub fn claim(root: &Path, name: &str, uid: u32, gid: u32, private: bool) -> Result<(), TreeError> {
+    check_name("claim", name)?;
+    let opts = PublishOpts { private };
+    for _ in 0..READ_ATTEMPTS {
+        withdraw(root, name).map_err(|e| TreeError(format!("claim {name}: {}", e.0)))?;
+        let rootfd = match open_root("claim", root)? {
+            Some(fd) => fd,
+            None => {
+                make_root(root, name)?;
+                open_root("claim", root)?.ok_or_else(|| {
+                    TreeError(format!("claim {name}: root {} vanished", root.display()))
+                })?
+            }
+        };
+        match sfs::mkdir_at(fd_ref(&rootfd), &c_dot(name), opts.dir_mode()) {
+            Ok(fd) => {
+                let m =
+                    sfs::fstat(fd_ref(&fd)).map_err(|e| TreeError(format!("claim {name}: {e}")))?;
+                if (m.uid, m.gid) != (uid, gid) {
+                    sfs::fchown(fd_ref(&fd), uid, gid).map_err(|e| {
+                        TreeError(format!(
+                            "claim {name}: cannot give .{name} to uid {uid}: {e}"
+                        ))
+                    })?;
+                }
+                return Ok(());
+            }
+            // made by someone else since the withdraw: withdraw again
+            Err(e) if errno(&e) == libc::EEXIST => continue,
+            Err(e) => {
+                return Err(TreeError(format!(
+                    "claim {name}: cannot create {}/.{name}: {e}",
+                    root.display()
+                )))
+            }
+        }
+    }
+    Err(TreeError(format!(
+        "claim {name}: {}/.{name} keeps being made by someone else",
+        root.display()
+    )))
+}
+
+/// Takes the supervisor's lock, `$UPD_ROOT/.supervisor` (0600, ours): held
+/// while the returned fd is open, released by the kernel when the holder
+/// dies, so a supervisor killed with SIGKILL never blocks the next one (no
+/// pid file to trust). Waits at most `LOCK_WAIT`. A `.supervisor` that is
+/// not ours (made by a user who may write the root) is replaced: a file
+/// someone else can open is a lock someone else can hold.
+pub fn lock_root(root: &Path) -> Result<OwnedFd, TreeError> {
+    let rootfd = match open_root("lock", root)? {
+        Some(fd) => fd,
+        None => {
+            make_root(root, "upd")?;
+            open_root("lock", root)?
+                .ok_or_else(|| TreeError(format!("root {} vanished", root.display())))?
+        }
+    };
+    let name = c(".supervisor");
+    let fail = |e: io::Error| {
+        TreeError(format!(
+            "cannot lock {}/.supervisor: {}",
+            root.display(),
+            if errno(&e) == libc::ETIMEDOUT {
+                "another supervisor holds it".to_string()
+            } else {
+                e.to_string()
+            }
+        ))
+    };
+    for _ in 0..READ_ATTEMPTS {
+        let (fd, _) = sfs::open_lock_at(fd_ref(&rootfd), &name).map_err(fail)?;
+        let m = sfs::fstat(fd_ref(&fd)).map_err(fail)?;
+        if m.uid != sfs::geteuid() || m.kind != Kind::File {
+            drop(fd);
+            match sfs::unlink_at(fd_ref(&rootfd), &name, false) {
+                Err(e) if errno(&e) != libc::ENOENT => return Err(fail(e)),
+                _ => continue,
+            }
+        }
+        sfs::lock_exclusive_within(fd_ref(&fd), LOCK_WAIT).map_err(fail)?;
+        return Ok(fd);
+    }
+    Err(TreeError(format!(
+        "cannot lock {}/.supervisor: it keeps being replaced",
+        root.display()
+    )))
+}
+
+/// Who wrote service `name`'s current snapshot: the uid owning its
+/// generation directory (only the owner of `.<name>/`, or root acting for
+/// it, can make one); `None` when it is not published.
+pub fn owner(root: &Path, name: &str) -> Result<Option<u32>, TreeError> {
+    check_name("owner", name)?;
+    let Some(rootfd) = open_root("owner", root)? else {
+        return Ok(None);
+    };
+    let g = match read_link("owner", root, fd_ref(&rootfd), name)? {
+        Link::Absent => return Ok(None),
+        Link::Generation(g) => g,
+    };
+    let fail = |e: io::Error| TreeError(format!("owner {name}: {e}"));
+    let dot = sfs::open_dir_at(fd_ref(&rootfd), &c_dot(name)).map_err(fail)?;
+    let gen = sfs::open_dir_at(fd_ref(&dot), &c(itoa(g).as_str())).map_err(fail)?;
+    Ok(Some(sfs::fstat(fd_ref(&gen)).map_err(fail)?.uid))
+}
+
+/// What `prepare_root` did.
+pub struct RootMode {
+    /// The group whose members may publish (the root is sticky and
+    /// group-writable for it), if any.
+    pub publishers: Option<u32>,
+    /// What was changed, for the log (empty when nothing was).
+    pub notes: String,
+}
+
+/// Makes the root safe to share before a supervisor starts: created 0755 if
+/// missing; never world-writable (anyone could then put any tree there);
+/// sticky whenever group-writable (a publisher can then replace and remove
+/// only its own entries). With `group`, a root that no group may write yet
+/// is given to that group, mode 1775, so `:user` services can publish.
+pub fn prepare_root(root: &Path, group: Option<u32>) -> Result<RootMode, TreeError> {
+    let fail = |e: io::Error| TreeError(format!("root {}: {e}", root.display()));
+    if open_root("root", root)?.is_none() {
+        make_root(root, "upd")?;
+    }
+    let p = sfs::cstr(root.as_os_str().as_bytes()).map_err(fail)?;
+    let m = sfs::stat_path(&p).map_err(fail)?;
+    // Group 0 is never the publishers' group either: every `:user` script
+    // would be given it.
+    let mut mode = m.perm & if m.gid == 0 { !0o022 } else { !0o002 };
+    let mut gid = m.gid;
+    if mode & 0o020 == 0 {
+        if let Some(g) = group {
+            sfs::chown_path(&p, u32::MAX, g).map_err(fail)?;
+            gid = g;
+            mode |= 0o070;
+        }
+    }
+    if mode & 0o020 != 0 {
+        mode |= 0o1000;
+    }
+    let mut notes = String::new();
+    if mode != m.perm {
+        sfs::chmod_path(&p, mode).map_err(fail)?;
+        notes = format!(
+            "mode {:o} made {mode:o} (group {gid}; never world-writable, sticky when group-writable)",
+            m.perm
+        );
+    }
+    Ok(RootMode {
+        publishers: (mode & 0o020 != 0).then_some(gid),
+        notes,
+    })
 }
 
 // ---------------------------------------------------------------- list
@@ -915,6 +1275,7 @@ pub fn read_path(root: &Path, name: &str, path: &[&str]) -> Result<Option<Node>,
         path,
         &mut None,
         &mut Vec::new(),
+        &mut None,
     )
 }
 
@@ -927,14 +1288,17 @@ pub fn read_path(root: &Path, name: &str, path: &[&str]) -> Result<Option<Node>,
 /// `DEFER_CLOSE` in all) instead of closed: the caller drops them once the
 /// snapshot has been acted upon, and the `close`s do not delay that.
 /// `name` must be valid (a subscription checks it once, when made).
+/// `owner` is set to the uid that owns the generation read (who wrote it:
+/// only the owner of `.<name>/`, or root acting for it, can make one).
 pub fn read_at(
     root: &Path,
     rootfd: BorrowedFd,
     name: &str,
     dot: &mut Option<OwnedFd>,
     closing: &mut Vec<OwnedFd>,
+    owner: &mut Option<u32>,
 ) -> Result<Option<Node>, TreeError> {
-    read_open(root, rootfd, name, &[], dot, closing)
+    read_open(root, rootfd, name, &[], dot, closing, owner)
 }
 
 /// Keeps `fd` for a later `close` if `closing` has room, else closes it now.
@@ -952,8 +1316,10 @@ fn read_open(
     path: &[&str],
     dot: &mut Option<OwnedFd>,
     closing: &mut Vec<OwnedFd>,
+    owner: &mut Option<u32>,
 ) -> Result<Option<Node>, TreeError> {
     let mut last = 0;
+    *owner = None;
     for _ in 0..READ_ATTEMPTS {
         let generation = match read_link("read", root, rootfd, name)? {
             Link::Absent => return Ok(None),
@@ -974,8 +1340,10 @@ fn read_open(
             },
         };
         let result = read_in(fd_ref(&genfd), path, closing);
-        let whole = still_linked(root, rootfd, name, generation, fd_ref(&genfd))?;
+        let uid = still_linked(root, rootfd, name, generation, fd_ref(&genfd))?;
+        let whole = uid.is_some();
         defer_close(closing, genfd);
+        *owner = uid;
         match result {
             Ok(n) if whole => return Ok(n),
             Err(ReadErr::Fail(m)) => return Err(TreeError(format!("read {name}: {m}"))),
@@ -991,7 +1359,7 @@ fn read_open(
 }
 
 /// Whether generation `g` (open as `genfd`) was whole during the whole read
-/// that just ended. Deleted entries are not always an `ENOENT` for the
+/// that just ended: then its owner's uid. Deleted entries are not always an `ENOENT` for the
 /// reader (a directory being emptied just lists fewer entries), hence this
 /// check after each read. A generation never changes once linked, and a
 /// generation directory is never renamed once it has its number; it is
@@ -1021,12 +1389,15 @@ fn still_linked(
     name: &str,
     g: u64,
     genfd: BorrowedFd,
-) -> Result<bool, TreeError> {
+) -> Result<Option<u32>, TreeError> {
     match read_link("read", root, rootfd, name)? {
         Link::Generation(now) if now == g || now == g.saturating_add(1) => {}
-        _ => return Ok(false),
+        _ => return Ok(None),
     }
-    Ok(matches!(sfs::fstat(genfd), Ok(m) if m.nlink > 0))
+    Ok(match sfs::fstat(genfd) {
+        Ok(m) if m.nlink > 0 => Some(m.uid),
+        _ => None,
+    })
 }
 
 fn io_read(e: io::Error, path: &[&str], what: &str) -> ReadErr {
@@ -1350,6 +1721,7 @@ mod tests {
         let mut left: Vec<_> = std::fs::read_dir(root.join(".s"))
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n != LOCK_NAME)
             .collect();
         left.sort();
         assert_eq!(left, vec!["3", "4"]);
@@ -1385,7 +1757,7 @@ mod tests {
         let mut dot = None;
         let mut closing = Vec::new();
         assert_eq!(
-            read_at(&root, rootfd, "s", &mut dot, &mut closing).unwrap(),
+            read_at(&root, rootfd, "s", &mut dot, &mut closing, &mut None).unwrap(),
             Some(a)
         );
         assert!(dot.is_some(), ".s kept open");
@@ -1397,7 +1769,9 @@ mod tests {
         closing.clear();
         // What the reader opened: generation 1 of the first `.s`.
         let gen1 = open_generation(rootfd, "s", &mut dot, 1).ok().unwrap();
-        assert!(still_linked(&root, rootfd, "s", 1, fd_ref(&gen1)).unwrap());
+        assert!(still_linked(&root, rootfd, "s", 1, fd_ref(&gen1))
+            .unwrap()
+            .is_some());
         // Withdrawn and published again up to the same generation number,
         // in a new `.s`: the link names 1 again, but not the directory read.
         let b = tree(&[("x", "2")]);
@@ -1406,23 +1780,25 @@ mod tests {
             assert_eq!(read(r, "s").unwrap(), None);
             assert_eq!(publish(r, "s", &b, &PUBLIC).unwrap(), 1);
         });
-        assert!(!still_linked(&root, rootfd, "s", 1, fd_ref(&gen1)).unwrap());
+        assert!(still_linked(&root, rootfd, "s", 1, fd_ref(&gen1))
+            .unwrap()
+            .is_none());
         // The kept `.s` is the removed one: opened afresh.
         assert_eq!(
-            read_at(&root, rootfd, "s", &mut dot, &mut closing).unwrap(),
+            read_at(&root, rootfd, "s", &mut dot, &mut closing, &mut None).unwrap(),
             Some(b)
         );
         // Gone: `None`, and a value over the read buffer is read whole.
         withdraw(&root, "s").unwrap();
         assert_eq!(
-            read_at(&root, rootfd, "s", &mut dot, &mut closing).unwrap(),
+            read_at(&root, rootfd, "s", &mut dot, &mut closing, &mut None).unwrap(),
             None
         );
         let big = "v".repeat(10_000);
         let c = tree(&[("big", big.as_str()), ("edge", &big[..4095])]);
         publish(&root, "s", &c, &PUBLIC).unwrap();
         assert_eq!(
-            read_at(&root, rootfd, "s", &mut dot, &mut closing).unwrap(),
+            read_at(&root, rootfd, "s", &mut dot, &mut closing, &mut None).unwrap(),
             Some(c)
         );
         // At most DEFER_CLOSE fds wait for their close.
@@ -1430,7 +1806,7 @@ mod tests {
         let many: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         publish(&root, "s", &tree(&many), &PUBLIC).unwrap();
         assert_eq!(
-            read_at(&root, rootfd, "s", &mut dot, &mut closing).unwrap(),
+            read_at(&root, rootfd, "s", &mut dot, &mut closing, &mut None).unwrap(),
             Some(tree(&many))
         );
         assert_eq!(closing.len(), DEFER_CLOSE);
@@ -1446,6 +1822,7 @@ mod tests {
             let mut l: Vec<_> = std::fs::read_dir(root.join(".s"))
                 .unwrap()
                 .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|n| n != LOCK_NAME)
                 .collect();
             l.sort();
             l
@@ -1486,5 +1863,184 @@ mod tests {
         for n in [0u64, 1, 9, 10, 99, 100, 12345, u64::MAX] {
             assert_eq!(itoa(n), n.to_string());
         }
+    }
+
+    #[test]
+    fn the_lock_is_a_private_file_and_a_held_one_times_out() {
+        let root = tmp("lock");
+        publish(&root, "s", &tree(&[("x", "1")]), &PUBLIC).unwrap();
+        let lock = root.join(".s").join(LOCK_NAME);
+        let m = std::fs::metadata(&lock).unwrap();
+        assert_eq!(m.mode() & 0o7777, 0o600, "only its owner can open it");
+        // Another process holds it (another open file): we wait, then fail.
+        let held = std::fs::File::open(&lock).unwrap();
+        assert!(sfs::try_lock_exclusive(std::os::fd::AsFd::as_fd(&held)).unwrap());
+        let t0 = std::time::Instant::now();
+        let e = elsewhere_result(&root, |r| publish(r, "s", &tree(&[("x", "2")]), &PUBLIC));
+        let waited = t0.elapsed().as_secs_f64();
+        let e = e.unwrap_err().0;
+        assert!(e.contains("held by another process for over 1 s"), "{e}");
+        assert!(
+            (LOCK_WAIT..LOCK_WAIT + 2.0).contains(&waited),
+            "waited {waited}"
+        );
+        let e = elsewhere_result(&root, |r| withdraw(r, "s")).unwrap_err().0;
+        assert!(e.starts_with("withdraw s: cannot lock"), "{e}");
+        drop(held);
+        assert_eq!(read(&root, "s").unwrap(), Some(tree(&[("x", "1")])));
+        publish(&root, "s", &tree(&[("x", "3")]), &PUBLIC).unwrap();
+        // A directory anyone may open is no lock: holding `.s/` blocks nothing.
+        let dir = std::fs::File::open(root.join(".s")).unwrap();
+        assert!(sfs::try_lock_exclusive(std::os::fd::AsFd::as_fd(&dir)).unwrap());
+        elsewhere(&root, |r| {
+            publish(r, "s", &tree(&[("x", "4")]), &PUBLIC).unwrap();
+        });
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    fn elsewhere_result<T: Send>(root: &Path, f: impl FnOnce(&Path) -> T + Send) -> T {
+        std::thread::scope(|s| s.spawn(|| f(root)).join().unwrap())
+    }
+
+    #[test]
+    fn update_is_atomic_against_other_publishers_and_keeps_privacy() {
+        let root = tmp("update");
+        let add = |r: &Path, k: String| {
+            update(r, "cfg", false, &mut |t| {
+                let mut m = match t {
+                    Some(Node::Dir(m)) => m,
+                    _ => Default::default(),
+                };
+                m.insert(k.clone(), Node::Value(b"1".to_vec()));
+                Ok(Some(Node::Dir(m)))
+            })
+            .unwrap()
+        };
+        std::thread::scope(|s| {
+            for i in 0..16 {
+                let root = &root;
+                s.spawn(move || assert!(add(root, format!("k{i}"))));
+            }
+        });
+        match read(&root, "cfg").unwrap() {
+            Some(Node::Dir(m)) => assert_eq!(m.len(), 16, "every write kept: {:?}", m.keys()),
+            other => panic!("{other:?}"),
+        }
+        // nothing to do: nothing published
+        assert!(!update(&root, "cfg", false, &mut |_| Ok(None)).unwrap());
+        assert_eq!(
+            update(&root, "cfg", false, &mut |_| Err("no".into()))
+                .unwrap_err()
+                .0,
+            "no"
+        );
+        // a private tree stays private; a new one is as asked
+        publish(
+            &root,
+            "p",
+            &tree(&[("a", "1")]),
+            &PublishOpts { private: true },
+        )
+        .unwrap();
+        update(&root, "p", false, &mut |_| Ok(Some(tree(&[("a", "2")])))).unwrap();
+        assert_eq!(
+            std::fs::metadata(root.join("p/a")).unwrap().mode() & 0o777,
+            0o600
+        );
+        update(&root, "q", true, &mut |t| {
+            assert!(t.is_none());
+            Ok(Some(tree(&[("a", "1")])))
+        })
+        .unwrap();
+        assert_eq!(
+            std::fs::metadata(root.join(".q")).unwrap().mode() & 0o777,
+            0o700
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn claim_withdraws_and_owner_says_who_wrote() {
+        let root = tmp("claim");
+        publish(&root, "s", &tree(&[("x", "1")]), &PUBLIC).unwrap();
+        let me = sfs::geteuid();
+        assert_eq!(owner(&root, "s").unwrap(), Some(me));
+        assert_eq!(owner(&root, "nothing").unwrap(), None);
+        claim(&root, "s", me, sfs::getegid(), true).unwrap();
+        assert!(
+            read(&root, "s").unwrap().is_none(),
+            "a claim withdraws what was there"
+        );
+        assert_eq!(
+            std::fs::metadata(root.join(".s")).unwrap().mode() & 0o777,
+            0o700
+        );
+        publish(
+            &root,
+            "s",
+            &tree(&[("x", "2")]),
+            &PublishOpts { private: true },
+        )
+        .unwrap();
+        assert_eq!(read(&root, "s").unwrap(), Some(tree(&[("x", "2")])));
+        if me == 0 {
+            // root acting in another user's tree writes as that user
+            claim(&root, "u", 4242, 4243, false).unwrap();
+            publish(&root, "u", &tree(&[("x", "1")]), &PUBLIC).unwrap();
+            for p in ["u/x", "u", ".u/lock"] {
+                let m = std::fs::metadata(root.join(p)).unwrap();
+                assert_eq!((m.uid(), m.gid()), (4242, 4243), "{p}");
+            }
+            assert_eq!(
+                std::fs::symlink_metadata(root.join("u")).unwrap().uid(),
+                4242
+            );
+            assert_eq!(owner(&root, "u").unwrap(), Some(4242));
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn prepare_root_never_leaves_it_world_writable() {
+        let root = tmp("prepare");
+        let m = prepare_root(&root, None).unwrap();
+        assert_eq!(m.publishers, None);
+        use std::os::unix::fs::PermissionsExt;
+        let gid = std::fs::metadata(&root).unwrap().gid();
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let m = prepare_root(&root, None).unwrap();
+        let mode = std::fs::metadata(&root).unwrap().mode() & 0o7777;
+        if gid == 0 {
+            // group 0 may not publish: only root writes
+            assert_eq!((mode, m.publishers), (0o755, None), "{}", m.notes);
+            let p = sfs::cstr(root.as_os_str().as_bytes()).unwrap();
+            sfs::chown_path(&p, u32::MAX, 4242).unwrap();
+            std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        let m = prepare_root(&root, None).unwrap();
+        let mode = std::fs::metadata(&root).unwrap().mode() & 0o7777;
+        assert_eq!(mode, 0o1775, "{:?}", m.notes);
+        assert!(m.notes.starts_with("mode 777 made 1775"), "{}", m.notes);
+        assert_eq!(m.publishers, Some(std::fs::metadata(&root).unwrap().gid()));
+        if sfs::geteuid() == 0 {
+            // no group may write it yet: given to the group asked for
+            std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let m = prepare_root(&root, Some(4343)).unwrap();
+            let meta = std::fs::metadata(&root).unwrap();
+            assert_eq!((meta.mode() & 0o7777, meta.gid()), (0o1775, 4343));
+            assert_eq!(m.publishers, Some(4343));
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_supervisor_lock_is_held_once() {
+        let root = tmp("suplock");
+        let held = lock_root(&root).unwrap();
+        let e = elsewhere_result(&root, lock_root).unwrap_err().0;
+        assert!(e.ends_with("another supervisor holds it"), "{e}");
+        drop(held);
+        lock_root(&root).unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }
