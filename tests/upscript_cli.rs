@@ -291,3 +291,57 @@ fn unknown_flag_and_unknown_file_kind_are_one_line_errors() {
     assert_eq!(code, 1);
     assert!(err.contains("/nonexistent.fnl"), "{err}");
 }
+
+#[test]
+fn out_of_memory_is_a_lua_error_a_script_catches() {
+    // Under an address-space limit, as `lua5.1` does: the allocation fails
+    // and pcall returns the error; the process goes on (no abort).
+    let (code, out, err) = run(Command::new("sh").arg("-c").arg(format!(
+        "ulimit -v 500000; exec {} -e 'print(pcall(string.rep, \"x\", 1e9)); print(\"after\")'",
+        env!("CARGO_BIN_EXE_upscript")
+    )));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "false\tnot enough memory\nafter\n");
+}
+
+#[test]
+fn the_memory_limit_is_the_same_catchable_error() {
+    let script = "local t = {}
+local ok, err = pcall(function() for i = 1, 1e7 do t[i] = tostring(i) end end)
+t = nil
+collectgarbage()
+print(ok, err)
+local upd = require('upd')
+local old, used = upd['memory-limit'](false)
+print(old, used < 2 ^ 21)
+print(pcall(function() local s = {} for i = 1, 1e5 do s[i] = tostring(i) end return #s end))
+print(upd['memory-limit']('64K') == 0, pcall(string.rep, 'x', 1e5))";
+    let (code, out, err) = run(upscript()
+        .env("UPD_MEMORY_LIMIT", "2M")
+        .args(["-e", script]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "false\tnot enough memory\n2097152\ttrue\ntrue\t100000\ntrue\tfalse\tnot enough memory\n"
+    );
+    let (code, _, err) = run(upscript()
+        .env("UPD_MEMORY_LIMIT", "lots")
+        .args(["-e", "print(1)"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("UPD_MEMORY_LIMIT"), "{err}");
+}
+
+#[test]
+fn memory_goes_back_after_a_spike_and_a_collection() {
+    // bench/scripts/spike.lua prints: peak RssAnon, live KiB, RssAnon after
+    // `collectgarbage()`. Without giving back, what stays is about half the
+    // peak (the free lists keep every size class's high-water mark).
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/scripts/spike.lua");
+    let (code, out, err) = run(upscript().arg(&script).arg("0.3"));
+    assert_eq!(code, 0, "{err}");
+    let f: Vec<i64> = out.split_whitespace().map(|w| w.parse().unwrap()).collect();
+    let (peak, live, after) = (f[0], f[1], f[2]);
+    assert!(peak > 40_000, "no spike: {out}");
+    assert!(live < 2_000, "{out}");
+    assert!(after < peak / 8, "kept {after} KiB of a {peak} KiB peak");
+}
