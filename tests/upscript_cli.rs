@@ -509,8 +509,30 @@ fn fennel_commands_and_flags_as_fennel_1_5_3() {
         .args(["-e", "(print 1)"]));
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("call"), "{err}");
+    // arg: the words left after the flags, as Fennel's test-args checks.
+    let (_, out, _) = run(upscript().args(["fennel.lua", "--eval", "(. arg 3)", "-l"]));
+    assert_eq!(out, "-l\n");
+    // --lua, anywhere: the command line again under another Lua (here
+    // upscript itself, standing in for one), its exit status ours.
+    let (code, out, err) = run(upscript().args([
+        "fennel.lua",
+        "--eval",
+        "(os.exit 3)",
+        "--lua",
+        env!("CARGO_BIN_EXE_upscript"),
+    ]));
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    let (code, out, err) = run(upscript().args([
+        "fennel.lua",
+        "--eval",
+        "(.. :child \" it's\")",
+        "--lua",
+        env!("CARGO_BIN_EXE_upscript"),
+    ]));
+    assert_eq!((code, out.as_str()), (0, "child it's\n"), "{err}");
     // Left out, said so.
-    let (code, _, err) = run(upscript().args(["fennel.lua", "--lua", "lua5.1", "x.fnl"]));
+    let (code, _, err) =
+        run(upscript().args(["fennel.lua", "--compile-binary", "a", "b", "c", "d"]));
     assert_eq!(code, 1);
     assert!(err.contains("left out"), "{err}");
     // An error in --eval: exit 1.

@@ -40,8 +40,9 @@ Flags:
   --raw-errors              compile errors without the friendly hints
   --assert-as-repl, --use-bit-lib, --indent X, --keywords K1[,K2],
   --no-fennelrc             as Fennel's
+  --lua LUA_EXE             run in a child process with LUA_EXE (anywhere)
 Left out: --compile-binary (needs a C compiler and liblua, which a router
-has not; the binary is already one) and --lua LUA_EXE (upscript is the Lua).
+has not; the binary is already one).
 ")
 
 (fn help []
@@ -141,8 +142,8 @@ has not; the binary is already one) and --lua LUA_EXE (upscript is the Lua).
               :--raw-errors (set opts.unfriendly true)
               :--indent (let [v (take)] (set opts.indent (if (= v :false) false v)))
               :--keywords (each [_ k (ipairs (split-commas (take)))] (tset opts.keywords k true))
-              (where (or :--lua :--compile-binary))
-              (die (.. "upscript: " w " is left out (upscript is the Lua; see --help)"))
+              :--compile-binary
+              (die (.. "upscript: " w " is left out (it needs a C compiler and liblua; see --help)"))
               _ (if (. commands w)
                     (table.insert flags.rest w)
                     (and (= (w:sub 1 2) "--") (not= w "--") (not (. flags.rest 1)))
@@ -152,7 +153,24 @@ has not; the binary is already one) and --lua LUA_EXE (upscript is the Lua).
         (set i (+ i 1))))
     flags))
 
-(fn fennel-main [exe words]
+(fn sh-quote [w] (.. "'" (pick-values 1 (w:gsub "'" "'\\''")) "'"))
+
+(fn run-with-lua! [fennel-word words]
+  "--lua LUA_EXE, anywhere, as Fennel's launcher: the same command line,
+  without it, run by LUA_EXE (which then needs the `fennel` script); exit 0
+  or 1 as the child did."
+  (for [i (length words) 1 -1]
+    (when (= (. words i) :--lua)
+      (let [lua-exe (or (. words (+ i 1)) (die "upscript: --lua needs an argument"))]
+        (table.remove words i)
+        (table.remove words i)
+        (let [cmd [lua-exe (sh-quote fennel-word)]]
+          (each [_ w (ipairs words)] (table.insert cmd (sh-quote w)))
+          (let [(a b) (os.execute (table.concat cmd " "))]
+            (os.exit (if (or (= a 0) (and (= a true) (= b :exit))) 0 1))))))))
+
+(fn fennel-main [exe words fennel-word]
+  (run-with-lua! (or fennel-word :fennel) words)
   (let [flags (parse-fennel-flags words)
         pre [exe :fennel.lua]
         [command & args] flags.rest]
@@ -187,8 +205,9 @@ has not; the binary is already one) and --lua LUA_EXE (upscript is the Lua).
             (where (or :--eval :-e))
             (let [src (or (. args 1) (die (.. "upscript: " command " needs an argument")))
                   src (if (= src "-") (io.stdin:read :*a) src)
+                  ;; arg as Fennel's: the words left after the flags.
+                  _ (set-arg! [exe] (or fennel-word :fennel) flags.rest)
                   res (protect-values (fennel-chunk fennel src "-e" opts))]
-              (set-arg! pre "-e" [])
               (print (unpack res 2 res.n))
               0)
             :- (do (set-arg! pre "-" args)

@@ -135,7 +135,7 @@
         rest [(unpack words 2)]]
     (if (= mode :upd) (upd-main exe words)
         (= nil first) (fennel :repl-main)
-        (fennel-word? first) (fennel :fennel-main exe rest)
+        (fennel-word? first) (fennel :fennel-main exe rest first)
         (= first :upd) (upd-main exe rest)
         (= first :-m) (if (. words 2)
                           (module-main exe (. words 2) [(unpack words 3)])
