@@ -14,7 +14,8 @@
 ;; `string`, `io` or `os` (`package=nil; error("boom")`) and must still get
 ;; its error printed, not "error in error handling".
 (local unpack (or table.unpack _G.unpack))
-(local {: getenv : exit} os)
+(local os-table os)
+(local {: getenv :exit exit-at-start} os)
 (local stderr io.stderr)
 (local {:find str-find :gsub str-gsub :gmatch str-gmatch :sub str-sub} string)
 (local {:concat str-concat :insert tinsert} table)
@@ -32,7 +33,10 @@
                 (pick-values 1 (str-gsub (.. service ": " msg) "\n" (.. "\n" service ": ")))
                 msg)]
     (stderr:write msg "\n"))
-  (exit 1))
+  ;; os.exit as it is now if still a function: upd.core wraps it to end the
+  ;; script's children first (src/core/loop_api.rs).
+  (let [exit (. os-table :exit)]
+    ((if (= (type exit) :function) exit exit-at-start) 1)))
 
 (fn set-arg! [pre script args]
   "arg as lua and fennel set it: arg[0] the script, arg[1..] its arguments,
