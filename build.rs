@@ -416,6 +416,7 @@ const EVERY_SCRIPT: &[&str] = &[
     "upd.policy",
     "upd.process",
     "upd.launch-fennel",
+    "upd.launch-lua",
 ];
 
 /// The most Lua source in one stream of services (a service alone may be more).

@@ -14,6 +14,22 @@
 //!   is resident only once something was put on it. A freed block goes on its
 //!   class's free list and is reused first. No header: Rust passes the size
 //!   back on `dealloc` and `realloc`.
+//! - Giving back (`trim`): after a spike (a big feed parsed, a big table
+//!   built and dropped), the free lists hold what the heap's peak was. A
+//!   trim counts, in a temporary table with one counter per page of the
+//!   chunks' span, the free bytes of every page (two walks over the free
+//!   lists, no sorting). Two or more wholly free pages in a row are a run:
+//!   its blocks leave the lists (a block crossing the run's edge is cut, its
+//!   outside part stays listed), its pages but the first go back to the
+//!   system (`madvise(MADV_DONTNEED)`: they read as zeros when touched
+//!   again), and the first keeps the run's (next, end) record. New blocks are
+//!   carved from the runs, lowest first, before any new chunk, and what is
+//!   left of a chunk or run too small for a request goes on the free lists,
+//!   cut into the largest classes that fit. Trims happen after a full
+//!   collection (`collectgarbage()`, src/lua/memory.rs) and before a
+//!   blocking wait of the event loop (`idle`), when at least `TRIM_MIN`
+//!   (`IDLE_TRIM`) more bytes were freed since the last trim: never on the
+//!   allocation path.
 //! - A larger request is its own `mmap`, grown with `mremap` and given back
 //!   with `munmap` when freed: the inflated sources, parser buffers, big
 //!   tables and I/O buffers leave nothing behind. While a script starts, a
@@ -36,6 +52,8 @@ use std::cell::UnsafeCell;
 use std::ptr::null_mut;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::sys::mem as sys;
+
 /// The size-class granularity and alignment: what malloc guarantees.
 const G: usize = 2 * std::mem::size_of::<usize>();
 /// Up to this, a request is a small block; above, its own mapping.
@@ -44,10 +62,16 @@ pub const SMALL: usize = 2048;
 const CHUNK: usize = 64 * 1024;
 const PAGE: usize = 4096;
 const CLASSES: usize = 32;
+/// The classes up to `8 * G` are every multiple of `G`.
+const LINEAR: usize = 8;
+/// A trim is worth its sort when the free lists hold at least this much.
+pub const TRIM_MIN: usize = 64 * 1024;
+/// The event loop trims before waiting when this much is free (`idle`).
+const IDLE_TRIM: usize = 256 * 1024;
 
 /// A size class: (index, block size). `size` is 1..=SMALL.
 fn class(size: usize) -> (usize, usize) {
-    if size <= 8 * G {
+    if size <= LINEAR * G {
         let i = size.div_ceil(G);
         (i - 1, i * G)
     } else {
@@ -55,8 +79,32 @@ fn class(size: usize) -> (usize, usize) {
         let b = (usize::BITS - 1 - (size - 1).leading_zeros()) as usize;
         let step = 1 << (b - 2);
         let rounded = (size + step - 1) & !(step - 1);
-        let lin_log = (8 * G).trailing_zeros() as usize;
-        (8 + 4 * (b - lin_log) + (rounded >> (b - 2)) - 5, rounded)
+        let lin_log = (LINEAR * G).trailing_zeros() as usize;
+        (
+            LINEAR + 4 * (b - lin_log) + (rounded >> (b - 2)) - 5,
+            rounded,
+        )
+    }
+}
+
+/// The block size of class `i` (the inverse of `class`).
+fn class_size(i: usize) -> usize {
+    if i < LINEAR {
+        (i + 1) * G
+    } else {
+        let j = i - LINEAR;
+        let lin_log = (LINEAR * G).trailing_zeros() as usize;
+        (j % 4 + 5) << (lin_log + j / 4 - 2)
+    }
+}
+
+/// The largest class whose blocks fit in `n` bytes (`n` >= G).
+fn class_within(n: usize) -> usize {
+    let (i, s) = class(n.min(SMALL));
+    if s > n {
+        i - 1
+    } else {
+        i
     }
 }
 
@@ -65,16 +113,213 @@ fn class(size: usize) -> (usize, usize) {
 const CACHED: usize = 8;
 const CACHE_MAX: usize = 256 * 1024;
 
+/// A run of free whole pages left by a trim: its record sits in its first
+/// page.
+#[repr(C)]
+struct Free {
+    next: *mut Free,
+    end: usize,
+}
+
 struct State {
     free: [*mut u8; CLASSES],
+    /// Bytes on the free lists.
+    listed: usize,
+    /// Where the next block is carved from: the current chunk or run.
     next: usize,
     end: usize,
+    /// Runs of free pages left by a trim, lowest first.
+    runs: *mut Free,
+    /// The span of the chunks' addresses (what a trim's page table covers).
+    lo: usize,
+    hi: usize,
+    /// `listed` after the last trim: the next is worth it when much more
+    /// was freed since.
+    trimmed: usize,
     /// Freed large mappings: (address, length in bytes); 0 is an empty slot.
     cache: [(usize, usize); CACHED],
     /// Whether new mappings come populated (`populate_while`).
     populate: bool,
     /// Whether freed large mappings are kept (until `release_cached`).
     caching: bool,
+}
+
+impl State {
+    /// Puts the block `p` (of class `i`) on its free list.
+    unsafe fn push(&mut self, i: usize, p: *mut u8) {
+        *p.cast::<*mut u8>() = self.free[i];
+        self.free[i] = p;
+        self.listed += class_size(i);
+    }
+
+    /// Cuts `at..end` into blocks of the largest classes that fit, onto the
+    /// free lists.
+    unsafe fn spill(&mut self, mut at: usize, end: usize) {
+        while end - at >= G {
+            let i = class_within(end - at);
+            self.push(i, at as *mut u8);
+            at += class_size(i);
+        }
+    }
+
+    /// A new block of `size` bytes carved from the current chunk or run, the
+    /// next run, or a new chunk (null: no memory).
+    unsafe fn carve(&mut self, size: usize) -> *mut u8 {
+        while self.end - self.next < size {
+            self.spill(self.next, self.end);
+            if let Some(run) = self.runs.as_mut() {
+                self.runs = run.next;
+                self.next = run as *mut Free as usize;
+                self.end = run.end;
+            } else {
+                let c = sys::map(CHUNK, self.populate);
+                if c.is_null() {
+                    self.next = 0;
+                    self.end = 0;
+                    return c;
+                }
+                self.next = c as usize;
+                self.end = self.next + CHUNK;
+                self.lo = if self.lo == 0 {
+                    self.next
+                } else {
+                    self.lo.min(self.next)
+                };
+                self.hi = self.hi.max(self.end);
+            }
+        }
+        let p = self.next as *mut u8;
+        self.next += size;
+        p
+    }
+
+    /// Gives the whole free pages of the small heap back (see the module's
+    /// comment). Returns how many bytes went back.
+    unsafe fn trim(&mut self) -> usize {
+        let lo = self.lo;
+        let npages = (self.hi - lo) / PAGE;
+        // One counter per page of the heap's span: its free bytes.
+        let table_len = pages(npages * 2);
+        let table = sys::map(table_len, false).cast::<u16>();
+        if npages == 0 || table.is_null() {
+            return 0;
+        }
+        let count = std::slice::from_raw_parts_mut(table, npages);
+        let mut cover = |from: usize, to: usize| {
+            let mut at = from;
+            while at < to {
+                let page_end = (at & !(PAGE - 1)) + PAGE;
+                let n = page_end.min(to) - at;
+                count[(at - lo) / PAGE] += n as u16;
+                at += n;
+            }
+        };
+        // Pass 1: what is free, page by page: the lists, the runs, the rest
+        // of the current chunk or run.
+        for i in 0..CLASSES {
+            let mut p = self.free[i];
+            while !p.is_null() {
+                cover(p as usize, p as usize + class_size(i));
+                p = *p.cast::<*mut u8>();
+            }
+        }
+        let mut r = self.runs;
+        let mut already = 0;
+        while let Some(run) = r.as_ref() {
+            cover(r as usize, run.end);
+            already += run.end - r as usize - PAGE;
+            r = run.next;
+        }
+        cover(self.next, self.end);
+        // Runs: two or more whole free pages in a row. A page of a run is
+        // marked by a count of 0xffff (more than a page holds).
+        let full = PAGE as u16;
+        let mut i = 0;
+        while i < npages {
+            let mut j = i;
+            while j < npages && count[j] == full {
+                j += 1;
+            }
+            if j - i >= 2 {
+                count[i..j].fill(u16::MAX);
+            }
+            i = j.max(i + 1);
+        }
+        let in_run = |at: usize| count[(at - lo) / PAGE] == u16::MAX;
+        // Pass 2: the blocks in runs leave the lists; their parts outside
+        // (a block crossing a run's first or last page boundary) are cut
+        // into smaller blocks.
+        for i in 0..CLASSES {
+            let size = class_size(i);
+            let mut p = std::mem::replace(&mut self.free[i], null_mut());
+            while !p.is_null() {
+                let next = *p.cast::<*mut u8>();
+                let (a, e) = (p as usize, p as usize + size);
+                let last = e - 1;
+                if !in_run(a) && !in_run(last) {
+                    *p.cast::<*mut u8>() = self.free[i];
+                    self.free[i] = p;
+                } else {
+                    self.listed -= size;
+                    let boundary = (last & !(PAGE - 1)).max(a);
+                    let mut spill = [(0, 0); 2];
+                    if !in_run(a) {
+                        spill[0] = (a, boundary);
+                    }
+                    if !in_run(last) {
+                        spill[1] = (boundary, e);
+                    }
+                    for (from, to) in spill {
+                        if to > from {
+                            self.spill(from, to);
+                        }
+                    }
+                }
+                p = next;
+            }
+        }
+        // The rest of the current chunk or run, outside the runs.
+        let (next, end) = (self.next, self.end);
+        self.next = 0;
+        self.end = 0;
+        let mut at = next;
+        while at < end {
+            let page_end = ((at & !(PAGE - 1)) + PAGE).min(end);
+            if !in_run(at) {
+                self.spill(at, page_end);
+            }
+            at = page_end;
+        }
+        // The runs: their pages back to the system but the first, which
+        // keeps the run's record.
+        self.runs = null_mut();
+        let mut tail: *mut *mut Free = &mut self.runs;
+        let mut given = 0;
+        let mut i = 0;
+        while i < npages {
+            if count[i] != u16::MAX {
+                i += 1;
+                continue;
+            }
+            let mut j = i;
+            while j < npages && count[j] == u16::MAX {
+                j += 1;
+            }
+            let start = lo + i * PAGE;
+            let end = lo + j * PAGE;
+            sys::drop_pages((start + PAGE) as *mut u8, end - start - PAGE);
+            given += end - start - PAGE;
+            let run = start as *mut Free;
+            (*run).next = null_mut();
+            (*run).end = end;
+            *tail = run;
+            tail = &mut (*run).next;
+            i = j;
+        }
+        sys::unmap(table.cast(), table_len);
+        self.trimmed = self.listed;
+        given.saturating_sub(already)
+    }
 }
 
 pub struct Small {
@@ -97,8 +342,13 @@ impl Small {
             lock: AtomicBool::new(false),
             state: UnsafeCell::new(State {
                 free: [null_mut(); CLASSES],
+                listed: 0,
                 next: 0,
                 end: 0,
+                runs: null_mut(),
+                lo: 0,
+                hi: 0,
+                trimmed: 0,
                 cache: [(0, 0); CACHED],
                 populate: false,
                 caching: true,
@@ -118,13 +368,7 @@ impl Small {
         if tail.0 < tail.1 {
             // SAFETY: free space of our chunk; nothing is in it, and a page
             // dropped reads as zeros when it is used.
-            unsafe {
-                libc::madvise(
-                    tail.0 as *mut libc::c_void,
-                    tail.1 - tail.0,
-                    libc::MADV_DONTNEED,
-                )
-            };
+            unsafe { sys::drop_pages(tail.0 as *mut u8, tail.1 - tail.0) };
         }
         r
     }
@@ -139,9 +383,28 @@ impl Small {
         for (at, len) in cache {
             if at != 0 {
                 // SAFETY: a mapping of ours that nothing uses any more.
-                unsafe { libc::munmap(at as *mut libc::c_void, len) };
+                unsafe { sys::unmap(at as *mut u8, len) };
             }
         }
+    }
+
+    /// Gives the small heap's whole free pages back to the system if at
+    /// least `min` more bytes were freed since the last trim; how many bytes
+    /// went back.
+    pub fn trim(&self, min: usize) -> usize {
+        // SAFETY: the lock is held; the lists and runs are all ours.
+        self.with(|s| {
+            if s.listed >= s.trimmed.saturating_add(min) {
+                unsafe { s.trim() }
+            } else {
+                0
+            }
+        })
+    }
+
+    /// Bytes on the free lists (for tests and `upd.memory`).
+    pub fn listed(&self) -> usize {
+        self.with(|s| s.listed)
     }
 
     /// A large block of `len` bytes (whole pages): a kept mapping of that
@@ -153,7 +416,7 @@ impl Small {
         });
         match kept {
             Some(p) => (p, true),
-            None => (map(len, starting), false),
+            None => (sys::map(len, starting), false),
         }
     }
 
@@ -172,7 +435,7 @@ impl Small {
             (old.0 != 0).then_some(old)
         });
         if let Some((at, len)) = evicted {
-            libc::munmap(at as *mut libc::c_void, len);
+            sys::unmap(at as *mut u8, len);
         }
     }
 
@@ -199,25 +462,6 @@ fn pages(size: usize) -> usize {
     (size + PAGE - 1) & !(PAGE - 1)
 }
 
-/// A fresh mapping of `len` bytes; `populate`: with its pages in place (one
-/// system call instead of a page fault per page, for memory used at once).
-unsafe fn map(len: usize, populate: bool) -> *mut u8 {
-    let pop = if populate { libc::MAP_POPULATE } else { 0 };
-    let p = libc::mmap(
-        null_mut(),
-        len,
-        libc::PROT_READ | libc::PROT_WRITE,
-        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | pop,
-        -1,
-        0,
-    );
-    if p == libc::MAP_FAILED {
-        null_mut()
-    } else {
-        p.cast()
-    }
-}
-
 unsafe impl GlobalAlloc for Small {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         if !is_small(&l) {
@@ -231,20 +475,12 @@ unsafe impl GlobalAlloc for Small {
         let (i, size) = class(l.size().max(1));
         self.with(|s| {
             let p = s.free[i];
-            if !p.is_null() {
-                s.free[i] = *p.cast::<*mut u8>();
-                return p;
+            if p.is_null() {
+                return s.carve(size);
             }
-            if s.end - s.next < size {
-                let c = map(CHUNK, s.populate);
-                if c.is_null() {
-                    return c;
-                }
-                s.next = c as usize;
-                s.end = s.next + CHUNK;
-            }
-            let p = s.next as *mut u8;
-            s.next += size;
+            s.free[i] = *p.cast::<*mut u8>();
+            s.listed -= size;
+            s.trimmed = s.trimmed.min(s.listed);
             p
         })
     }
@@ -271,24 +507,14 @@ unsafe impl GlobalAlloc for Small {
             return;
         }
         let (i, _) = class(l.size().max(1));
-        self.with(|s| {
-            *p.cast::<*mut u8>() = s.free[i];
-            s.free[i] = p;
-        })
+        self.with(|s| s.push(i, p))
     }
 
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
         let nl = Layout::from_size_align_unchecked(new, l.align());
         match (is_small(&l), is_small(&nl)) {
             (true, true) if class(l.size().max(1)).0 == class(new.max(1)).0 => return p,
-            (false, false) => {
-                let q = libc::mremap(p.cast(), pages(l.size()), pages(new), libc::MREMAP_MAYMOVE);
-                return if q == libc::MAP_FAILED {
-                    null_mut()
-                } else {
-                    q.cast()
-                };
-            }
+            (false, false) => return sys::remap(p, pages(l.size()), pages(new)),
             _ => {}
         }
         let q = self.alloc(nl);
@@ -323,14 +549,26 @@ unsafe impl GlobalAlloc for Global {
 }
 
 /// Start-up is over (the script settles): the large mappings kept for
-/// reuse are given back, and no more are kept.
+/// reuse are given back, and no more are kept; so is what start-up freed.
 pub fn release_cached() {
     GLOBAL.release_cached();
+    GLOBAL.trim(TRIM_MIN);
 }
 
 /// Runs `f` (loading the Fennel compiler) with new mappings populated.
 pub fn populate_while<R>(f: impl FnOnce() -> R) -> R {
     GLOBAL.populate_while(f)
+}
+
+/// After a full collection: gives the free pages back if enough is free.
+pub fn trim() -> usize {
+    GLOBAL.trim(TRIM_MIN)
+}
+
+/// Before the event loop blocks: gives the free pages back if much is free
+/// (what the collector freed since the last time: after a spike).
+pub fn idle() {
+    GLOBAL.trim(IDLE_TRIM);
 }
 
 #[cfg(test)]
@@ -354,6 +592,86 @@ mod tests {
             last = (i, s);
         }
         assert_eq!(class(SMALL).1, SMALL);
+    }
+
+    #[test]
+    fn class_size_inverts_class_and_spills_fit() {
+        for i in 0..CLASSES {
+            assert_eq!(class(class_size(i)), (i, class_size(i)), "class {i}");
+        }
+        for n in (G..=4 * SMALL).step_by(G) {
+            let i = class_within(n);
+            assert!(class_size(i) <= n, "{n}");
+            assert!(i == class(SMALL).0 || class_size(i + 1) > n, "{n}");
+        }
+    }
+
+    #[test]
+    fn a_trim_gives_free_pages_back_and_keeps_live_blocks() {
+        let a = Small::new();
+        let small = Layout::from_size_align(48, 8).unwrap();
+        let mid = Layout::from_size_align(700, 8).unwrap();
+        unsafe {
+            // A spike: 1.7 MB of small blocks, most freed again.
+            let mut blocks: Vec<(*mut u8, Layout)> = Vec::new();
+            for k in 0..20_000 {
+                let l = if k % 3 == 0 { mid } else { small };
+                let p = a.alloc(l);
+                p.write_bytes((k % 251) as u8 + 1, l.size());
+                blocks.push((p, l));
+            }
+            let mut live = Vec::new();
+            for (k, (p, l)) in blocks.into_iter().enumerate() {
+                if k % 500 == 0 {
+                    live.push((k, p, l));
+                } else {
+                    a.dealloc(p, l);
+                }
+            }
+            let freed = a.listed();
+            assert_eq!(a.trim(1 << 30), 0, "under the threshold: no trim");
+            let given = a.trim(0);
+            assert!(given > freed / 2, "gave back {given} of {freed} free bytes");
+            assert_eq!(a.trim(TRIM_MIN), 0, "nothing freed since: no trim");
+            assert_eq!(a.trim(0), 0, "nothing freed since: nothing to give");
+            for (k, p, l) in &live {
+                let want = (k % 251) as u8 + 1;
+                assert!(
+                    (0..l.size()).all(|i| *p.add(i) == want),
+                    "block {k} changed"
+                );
+            }
+            // New blocks come from the runs first: pages given back read
+            // as zeros (the freed blocks held a pattern).
+            let (lo, hi) = a.with(|s| (s.lo, s.hi));
+            let again: Vec<_> = (0..20_000).map(|_| a.alloc(small)).collect();
+            let inside = again
+                .iter()
+                .filter(|p| (lo..hi).contains(&(**p as usize)))
+                .count();
+            assert!(inside > 15_000, "only {inside} blocks reuse the heap");
+            let zero = again
+                .iter()
+                .filter(|p| (0..48).all(|i| *p.add(i) == 0))
+                .count();
+            assert!(zero > 10_000, "only {zero} blocks from pages given back");
+            for (k, p) in again.iter().enumerate() {
+                p.write_bytes(k as u8, 48);
+            }
+            for (k, p) in again.iter().enumerate() {
+                assert!(
+                    (0..48).all(|i| *p.add(i) == k as u8),
+                    "block {k} overlaps another"
+                );
+            }
+            for (k, p, l) in &live {
+                let want = (k % 251) as u8 + 1;
+                assert!(
+                    (0..l.size()).all(|i| *p.add(i) == want),
+                    "block {k} overwritten"
+                );
+            }
+        }
     }
 
     #[test]

@@ -291,3 +291,251 @@ fn unknown_flag_and_unknown_file_kind_are_one_line_errors() {
     assert_eq!(code, 1);
     assert!(err.contains("/nonexistent.fnl"), "{err}");
 }
+
+#[test]
+fn out_of_memory_is_a_lua_error_a_script_catches() {
+    // Under an address-space limit, as `lua5.1` does: the allocation fails
+    // and pcall returns the error; the process goes on (no abort).
+    let (code, out, err) = run(Command::new("sh").arg("-c").arg(format!(
+        "ulimit -v 500000; exec {} -e 'print(pcall(string.rep, \"x\", 1e9)); print(\"after\")'",
+        env!("CARGO_BIN_EXE_upscript")
+    )));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "false\tnot enough memory\nafter\n");
+}
+
+#[test]
+fn the_memory_limit_is_the_same_catchable_error() {
+    let script = "local t = {}
+local ok, err = pcall(function() for i = 1, 1e7 do t[i] = tostring(i) end end)
+t = nil
+collectgarbage()
+print(ok, err)
+local upd = require('upd')
+local old, used = upd['memory-limit'](false)
+print(old, used < 2 ^ 21)
+print(pcall(function() local s = {} for i = 1, 1e5 do s[i] = tostring(i) end return #s end))
+local _, now = upd['memory-limit'](false)
+print(upd['memory-limit'](now + 65536) == 0, pcall(string.rep, 'x', 1e5))";
+    let (code, out, err) = run(upscript()
+        .env("UPD_MEMORY_LIMIT", "2M")
+        .args(["-e", script]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "false\tnot enough memory\n2097152\ttrue\ntrue\t100000\ntrue\tfalse\tnot enough memory\n"
+    );
+    let (code, _, err) = run(upscript()
+        .env("UPD_MEMORY_LIMIT", "lots")
+        .args(["-e", "print(1)"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("UPD_MEMORY_LIMIT"), "{err}");
+}
+
+#[test]
+fn memory_goes_back_after_a_spike_and_a_collection() {
+    // bench/scripts/spike.lua prints: peak RssAnon, live KiB, RssAnon after
+    // `collectgarbage()`. Without giving back, what stays is about half the
+    // peak (the free lists keep every size class's high-water mark).
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/scripts/spike.lua");
+    let (code, out, err) = run(upscript().arg(&script).arg("0.3"));
+    assert_eq!(code, 0, "{err}");
+    let f: Vec<i64> = out.split_whitespace().map(|w| w.parse().unwrap()).collect();
+    let (peak, live, after) = (f[0], f[1], f[2]);
+    assert!(peak > 40_000, "no spike: {out}");
+    assert!(live < 2_000, "{out}");
+    assert!(after < peak / 8, "kept {after} KiB of a {peak} KiB peak");
+}
+
+fn run_stdin(cmd: &mut Command, input: &str) -> (i32, String, String) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().unwrap();
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+#[test]
+fn lua_options_as_lua5_1_has_them() {
+    // A #! first line is skipped, its line still counted.
+    let f = scratch(
+        "shebang",
+        "#!/usr/bin/lua5.1\nprint(debug.getinfo(1, 'l').currentline, ...)\n",
+    );
+    let (code, out, err) = run(upscript().arg(&f).arg("x"));
+    assert_eq!((code, out.as_str()), (0, "2\tx\n"), "{err}");
+    // Several -e and -l, in order; -v first, whatever the order.
+    let (code, out, _) =
+        run(upscript().args(["-e", "a = 1", "-l", "string", "-e", "print(a + 1)", "-v"]));
+    assert_eq!(code, 0);
+    assert_eq!(out, "upscript 0.1.0 (Lua 5.1)\n2\n");
+    // -- ends the options; the words after the script are its arguments.
+    let (code, out, _) = run(upscript().arg("--").arg(&f).args(["-e", "y"]));
+    assert_eq!((code, out.as_str()), (0, "2\t-e\ty\n"));
+    // - is stdin, with arguments.
+    let (code, out, _) = run_stdin(upscript().args(["-", "q"]), "print('in', ...)");
+    assert_eq!((code, out.as_str()), (0, "in\tq\n"));
+    // LUA_INIT, a chunk or @file, runs first.
+    let init = scratch("init.lua", "b = 7\n");
+    let (_, out, _) = run(upscript().env("LUA_INIT", "b = 6").args(["-e", "print(b)"]));
+    assert_eq!(out, "6\n");
+    let (_, out, _) = run(upscript()
+        .env("LUA_INIT", format!("@{}", init.display()))
+        .args(["-e", "print(b)"]));
+    assert_eq!(out, "7\n");
+    // -i reads and prints expressions after the options ran.
+    let (code, out, _) = run_stdin(upscript().args(["-e", "c = 3", "-i"]), "c * 2\n");
+    assert_eq!(code, 0);
+    assert!(out.contains("> 6\n"), "{out}");
+    // An unknown option (-h among them, as lua5.1) is the usage and exit 1.
+    let (code, out, err) = run(upscript().arg("-h"));
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert!(
+        err.contains("unrecognized option '-h'") && err.contains("-l name"),
+        "{err}"
+    );
+    // The distribution's module directory, as Debian's lua5.1.
+    let (_, out, _) = run(upscript()
+        .env_remove("LUA_PATH")
+        .args(["-e", "print(package.path)"]));
+    assert!(out.contains("/usr/share/lua/5.1/?.lua"), "{out}");
+}
+
+#[test]
+fn the_error_handler_survives_clobbered_globals() {
+    let (code, _, err) = run(upscript().args([
+        "-e",
+        "package = nil; string = nil; io = nil; os = nil; debug = nil; error('boom')",
+    ]));
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("(command line):1: boom\nstack traceback:"),
+        "{err}"
+    );
+    assert!(!err.contains("error in error handling"), "{err}");
+}
+
+#[test]
+fn a_traceback_shows_only_the_scripts_frames() {
+    let f = scratch(
+        "tb.lua",
+        "local function f() error('x') end\nlocal function g() f() end\ng()\n",
+    );
+    let (code, _, err) = run(upscript().arg(&f));
+    assert_eq!(code, 1);
+    let frames: Vec<&str> = err.lines().filter(|l| l.starts_with('\t')).collect();
+    assert_eq!(frames.len(), 4, "{err}");
+    assert!(frames[3].ends_with("in main chunk"), "{err}");
+    assert!(
+        !err.contains("xpcall") && !err.contains("launch") && !err.contains("tail call"),
+        "{err}"
+    );
+}
+
+#[test]
+fn fennel_commands_and_flags_as_fennel_1_5_3() {
+    // --eval prints the values, nils too; words after its source are ignored.
+    let (code, out, err) = run(upscript().args([
+        "fennel.lua",
+        "--eval",
+        "(values 1 nil 2 nil nil)",
+        "-l",
+        "x",
+    ]));
+    assert_eq!((code, out.as_str()), (0, "1\tnil\t2\tnil\tnil\n"), "{err}");
+    // --compile (and -c) compile every file given.
+    let a = scratch("ca.fnl", "(print :a)\n");
+    let b = scratch("cb.fnl", "(print :b)\n");
+    let (code, out, _) = run(upscript().args(["fennel.lua", "-c"]).arg(&a).arg(&b));
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("print(\"a\")") && out.contains("print(\"b\")"),
+        "{out}"
+    );
+    // --load runs a file first; - is stdin, for --eval and alone.
+    let l = scratch("load.fnl", "(global loaded-x 42)\n");
+    let (_, out, err) = run(upscript().args(["fennel.lua", "--load"]).arg(&l).args([
+        "--globals",
+        "loaded-x",
+        "-e",
+        "loaded-x",
+    ]));
+    assert_eq!(out, "42\n", "{err}");
+    let (_, out, _) = run_stdin(upscript().args(["fennel.lua", "-e", "-"]), "(+ 1 2)");
+    assert_eq!(out, "3\n");
+    let (_, out, _) = run_stdin(upscript().args(["fennel.lua", "-"]), "(print :in)");
+    assert_eq!(out, "in\n");
+    // Accepted flags, passed to the compiler.
+    let (code, out, err) = run(upscript().args([
+        "fennel.lua",
+        "--metadata",
+        "--no-searcher",
+        "--require-as-include",
+        "--skip-include",
+        "fennel",
+        "--raw-errors",
+        "--no-compiler-sandbox",
+        "--keywords",
+        "goto",
+        "-e",
+        "(fn f [] \"the doc\" 1) (let [fennel (require :fennel)] (fennel.metadata:get f :fnl/docstring))",
+    ]));
+    assert_eq!((code, out.as_str()), (0, "the doc\n"), "{err}");
+    // --plugin: a compiler plugin sees each call.
+    let p = scratch(
+        "plugin.fnl",
+        "{:name :count :versions [:1.5.3] :call (fn [ast] (when (= (tostring (. ast 1)) :print) (io.stderr:write \"call\\n\")) nil)}\n",
+    );
+    let (code, _, err) = run(upscript()
+        .args(["fennel.lua", "--plugin"])
+        .arg(&p)
+        .args(["-e", "(print 1)"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("call"), "{err}");
+    // arg: the words left after the flags, as Fennel's test-args checks.
+    let (_, out, _) = run(upscript().args(["fennel.lua", "--eval", "(. arg 3)", "-l"]));
+    assert_eq!(out, "-l\n");
+    // --lua, anywhere: the command line again under another Lua (here
+    // upscript itself, standing in for one), its exit status ours.
+    let (code, out, err) = run(upscript().args([
+        "fennel.lua",
+        "--eval",
+        "(os.exit 3)",
+        "--lua",
+        env!("CARGO_BIN_EXE_upscript"),
+    ]));
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    let (code, out, err) = run(upscript().args([
+        "fennel.lua",
+        "--eval",
+        "(.. :child \" it's\")",
+        "--lua",
+        env!("CARGO_BIN_EXE_upscript"),
+    ]));
+    assert_eq!((code, out.as_str()), (0, "child it's\n"), "{err}");
+    // Left out, said so.
+    let (code, _, err) =
+        run(upscript().args(["fennel.lua", "--compile-binary", "a", "b", "c", "d"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("left out"), "{err}");
+    // An error in --eval: exit 1.
+    let (code, _, _) = run(upscript().args(["fennel.lua", "--eval", "(error :x)"]));
+    assert_eq!(code, 1);
+}

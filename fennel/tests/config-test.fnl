@@ -22,8 +22,11 @@
         #(let [entries (load "[{:name \"eth0\" :script \"netdev\" :args [\"eth0\"]}
  {:name \"pppoe\" :script \"pppoe\" :args [\"eth0\" \"ppp0\" 3]
   :env {:K \"v\" :N 2} :user \"pppd\" :group 7 :private true}
- {:name \"x\" :script \"x.fnl\" :stop-timeout 2}]")]
-           (t.is= 3 (# entries))
+ {:name \"x\" :script \"x.fnl\" :stop-timeout 2 :memory-limit \"16M\"}
+ {:name \"y\" :script \"x.fnl\" :memory-limit 65536}]")]
+           (t.is= 4 (# entries))
+           (t.is= "16M" (. entries 3 :memory-limit))
+           (t.is= "65536" (. entries 4 :memory-limit))
            (t.is= {:name "eth0" :script "netdev" :args ["eth0"] :env {} :private false}
                   (. entries 1))
            (t.is= {:name "pppoe" :script "pppoe" :args ["eth0" "ppp0" "3"]
@@ -81,6 +84,10 @@
                     (err-of "[{:name \"a\" :script \"pppoe\" :env {:1x \"v\"}}]"))
              (t.is= "services.fnl:1: :env K must be a string or a number, got boolean"
                     (err-of "[{:name \"a\" :script \"pppoe\" :env {:K true}}]"))
+             (t.is= "services.fnl:1: :memory-limit must be a size in bytes, such as 16777216 or \"16M\""
+                    (err-of "[{:name \"a\" :script \"pppoe\" :memory-limit \"lots\"}]"))
+             (t.is= "services.fnl:1: :memory-limit must be a size in bytes, such as 16777216 or \"16M\""
+                    (err-of "[{:name \"a\" :script \"pppoe\" :memory-limit -1}]"))
              (t.is= "services.fnl:1: :private must be a boolean, got string"
                     (err-of "[{:name \"a\" :script \"pppoe\" :private \"yes\"}]"))
              (t.is= "services.fnl:1: :user must be a name or a number"

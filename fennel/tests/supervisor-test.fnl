@@ -187,7 +187,11 @@
                     "only a :user script keeps the publishers' group")
              (t.is= ["/bin/up" "/etc/x.fnl" "1"]
                     (. (sup.command-of {:name "x" :script "x.fnl" :path "/etc/x.fnl"
-                                        :args ["1"] :env {}} "/bin/up" "/r") :argv))))
+                                        :args ["1"] :env {}} "/bin/up" "/r") :argv))
+             (t.is= "16M"
+                    (. (sup.command-of {:name "m" :script "pppoe" :args [] :env {}
+                                        :memory-limit "16M"} "/bin/up" "/r")
+                       :env :UPD_MEMORY_LIMIT))))
 
 (s:test "parse-control accepts start/stop/restart NAME only"
         #(do (t.is= {:type :control :cmd :stop :name "eth0"} (sup.parse-control "stop eth0"))

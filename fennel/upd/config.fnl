@@ -7,7 +7,8 @@
 ;; lookups as arguments, so tests run them on strings.
 
 (local known-keys {:name :string :script :string :args :table :env :table
-                   :user :id :group :id :private :boolean :stop-timeout :number})
+                   :user :id :group :id :private :boolean :stop-timeout :number
+                   :memory-limit :size})
 
 (fn name-error [name]
   "Why `name` cannot name a service, or nil: the one native rule
@@ -60,7 +61,11 @@
         (when (not want) (bad (.. "unknown key " (tostring k))))
         (when (and (= want :id) (not= (type v) :string) (not= (type v) :number))
           (bad (.. ":" k " must be a name or a number")))
-        (when (and (not= want :id) (not= (type v) want))
+        (when (and (= want :size)
+                   (not (or (and (= (type v) :number) (> v 0) (= v (math.floor v)))
+                            (and (= (type v) :string) (v:find "^%d+[KkMmGg]?$")))))
+          (bad (.. ":" k " must be a size in bytes, such as 16777216 or \"16M\"")))
+        (when (and (not= want :id) (not= want :size) (not= (type v) want))
           (bad (.. ":" k " must be a " want ", got " (type v))))))
     (when (= nil entry.name) (bad "missing :name"))
     (case (name-error entry.name)
@@ -104,7 +109,8 @@
    :env (collect [k v (pairs (or entry.env {}))] (values k (tostring v)))
    :user entry.user :group entry.group
    :private (= true entry.private)
-   :stop-timeout entry.stop-timeout})
+   :stop-timeout entry.stop-timeout
+   :memory-limit (and entry.memory-limit (tostring entry.memory-limit))})
 
 (fn validate [data file opts]
   "Checks the parsed data; returns a sequence of normalized entries or nil, msg."

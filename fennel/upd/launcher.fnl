@@ -7,21 +7,36 @@
 ;; Running Lua or an embedded module never loads the Fennel compiler: it is
 ;; inflated only when Fennel source has to be compiled. What handles Fennel
 ;; (its flags, compiling, the REPL) is upd.launch-fennel, required only then:
-;; a Lua script's start-up does not parse it.
+;; a Lua script's start-up does not parse it; lua5.1's options (-e, -l, -i,
+;; -v, --, -, LUA_INIT) are upd.launch-lua's, also required only then.
 
+;; What the error path needs, taken at start: a script may assign `package`,
+;; `string`, `io` or `os` (`package=nil; error("boom")`) and must still get
+;; its error printed, not "error in error handling".
 (local unpack (or table.unpack _G.unpack))
+(local os-table os)
+(local {: getenv :exit exit-at-start} os)
+(local stderr io.stderr)
+(local {:find str-find :gsub str-gsub :gmatch str-gmatch :sub str-sub} string)
+(local {:concat str-concat :insert tinsert} table)
+(local loaded package.loaded)
+(local (tostring type xpcall select) (values tostring type xpcall select))
+(local debug-traceback debug.traceback)
 (local version "0.1.0")
 
 (fn die [msg]
   ;; Under `upd run` our stderr is the supervisor's own: every line of the
   ;; error names the service, as upd.log would.
-  (let [service (os.getenv "UPD_SERVICE")
-        msg (pick-values 1 (: (tostring msg) :gsub "%s+$" ""))
+  (let [service (getenv "UPD_SERVICE")
+        msg (pick-values 1 (str-gsub (tostring msg) "%s+$" ""))
         msg (if service
-                (pick-values 1 (: (.. service ": " msg) :gsub "\n" (.. "\n" service ": ")))
+                (pick-values 1 (str-gsub (.. service ": " msg) "\n" (.. "\n" service ": ")))
                 msg)]
-    (io.stderr:write msg "\n"))
-  (os.exit 1))
+    (stderr:write msg "\n"))
+  ;; os.exit as it is now if still a function: upd.core wraps it to end the
+  ;; script's children first (src/core/loop_api.rs).
+  (let [exit (. os-table :exit)]
+    ((if (= (type exit) :function) exit exit-at-start) 1)))
 
 (fn set-arg! [pre script args]
   "arg as lua and fennel set it: arg[0] the script, arg[1..] its arguments,
@@ -36,32 +51,41 @@
 (fn traceback [msg]
   "The error and the frames of the script itself, with Fennel lines where the
   compiler has a source map; the launcher's own frames are left out."
-  (let [fennel (. package.loaded :fennel)
+  (let [fennel (. loaded :fennel)
         msg (if (= (type msg) :string) msg (tostring msg))
-        full (if fennel (fennel.traceback msg 2) (debug.traceback msg 2))
+        full (if fennel (fennel.traceback msg 2) (debug-traceback msg 2))
         lines []]
-    ;; Frames: the handler itself (launcher), the script's, then the launcher's.
+    ;; Frames: the handler itself (launcher), the script's, then xpcall and
+    ;; the launcher's.
     (var seen-script? false)
-    (each [line (full:gmatch "[^\n]+")
-           &until (and seen-script? (line:find "upd/launch" 1 true))]
-      (if (line:find "upd/launch" 1 true) nil
-          (line:find "^%s*%(tail call%)") nil
-          (do (when (line:find "^\t") (set seen-script? true))
-              (table.insert lines line))))
-    (table.concat lines "\n")))
+    (each [line (str-gmatch full "[^\n]+")
+           &until (and seen-script? (str-find line "upd/launch" 1 true))]
+      (if (str-find line "upd/launch" 1 true) nil
+          (str-find line "^%s*%(tail call%)") nil
+          (do (when (str-find line "^\t") (set seen-script? true))
+              (tinsert lines line))))
+    (when (str-find (. lines (length lines)) "^%s*%[C%]: in function 'xpcall'")
+      (tset lines (length lines) nil))
+    (str-concat lines "\n")))
+
+(fn pack [...] (doto [...] (tset :n (select :# ...))))
+
+(fn protect-values [f ...]
+  "f's results, packed; a runtime error prints a traceback and exits 1."
+  (let [args (pack ...)
+        res (pack (xpcall #(f (unpack args 1 args.n)) traceback))]
+    (when (not (. res 1))
+      (die (. res 2)))
+    res))
 
 (fn protect [f ...]
   "Calls f with the given arguments; a runtime error prints a traceback and exits 1."
-  (let [args [...]
-        n (select :# ...)
-        (ok? err) (xpcall #(f (unpack args 1 n)) traceback)]
-    (when (not ok?)
-      (die err))
-    0))
+  (protect-values f ...)
+  0)
 
 (fn read-file [path]
-  (case (io.open path :rb)
-    f (let [src (f:read :*a)] (f:close) src)
+  (case (if (= path "-") io.stdin (io.open path :rb))
+    f (let [src (f:read :*a)] (when (not= f io.stdin) (f:close)) src)
     (nil err) (die (.. "upscript: cannot open " path ": "
                        (or (err:match ": (.*)$") err)))))
 
@@ -70,9 +94,16 @@
     f f
     (nil err) (die err)))
 
+(fn lua-file-chunk [file]
+  ;; As lua's loadfile: a first line starting with # (#!/usr/bin/lua) is
+  ;; skipped, its newline kept so that line numbers stay.
+  (let [src (read-file file)
+        src (if (= (str-sub src 1 1) "#") (pick-values 1 (str-gsub src "^[^\n]*" "" 1)) src)]
+    (lua-chunk src (if (= file "-") "=stdin" (.. "@" file)))))
+
 (fn run-lua-file [exe file args]
   (set-arg! exe file args)
-  (protect (lua-chunk (read-file file) (.. "@" file)) (unpack args)))
+  (protect (lua-file-chunk file) (unpack args)))
 
 (fn module-main [exe name args]
   (set-arg! exe name args)
@@ -94,26 +125,31 @@
 (fn fennel [f ...]
   ((. (require :upd.launch-fennel) f) ...))
 
+(fn distribution-paths! []
+  ;; Where Debian (and OpenWrt) install Lua modules; lua5.1 looks there too.
+  ;; Not when LUA_PATH replaces the default (no ";;" in it).
+  (let [env (getenv :LUA_PATH)]
+    (when (and (or (= env nil) (str-find env ";;" 1 true))
+               (not (str-find package.path "/usr/share/lua/5.1/" 1 true)))
+      (set package.path (.. package.path ";/usr/share/lua/5.1/?.lua;/usr/share/lua/5.1/?/init.lua")))))
+
 (fn main [mode exe words]
+  (distribution-paths!)
   (let [first (. words 1)
         rest [(unpack words 2)]]
     (if (= mode :upd) (upd-main exe words)
         (= nil first) (fennel :repl-main)
-        (fennel-word? first) (fennel :fennel-main exe rest)
+        (fennel-word? first) (fennel :fennel-main exe rest first)
         (= first :upd) (upd-main exe rest)
         (= first :-m) (if (. words 2)
                           (module-main exe (. words 2) [(unpack words 3)])
                           (die "upscript: -m needs a module name"))
-        (= first :-e) (if (. words 2)
-                          (do (set-arg! exe "-e" [(unpack words 3)])
-                              (protect (lua-chunk (. words 2) "=(command line)")
-                                       (unpack words 3)))
-                          (die "upscript: -e needs a chunk"))
-        (or (= first :--help) (= first :-h)) (fennel :help)
-        (or (= first :--version) (= first :-v)) (do (print (.. "upscript " version " (" _VERSION ")")) 0)
-        (first:match "%.lua$") (run-lua-file exe first rest)
+        (= first :--help) (fennel :help)
+        (= first :--version) (do (print (.. "upscript " version " (" _VERSION ")")) 0)
         (first:match "%.fnl$") (fennel :fennel-main exe words)
-        (die (.. "upscript: do not know how to run " first
-                 " (expected FILE.fnl, FILE.lua, fennel.lua, -m MODULE, -e CHUNK; try --help)")))))
+        ;; The common case, a service's or a test's, without parsing options.
+        (and (first:match "%.lua$") (not (getenv :LUA_INIT))) (run-lua-file exe first rest)
+        ((. (require :upd.launch-lua) :lua-main) exe words))))
 
-{: main : version : die : set-arg! : protect : read-file : lua-chunk}
+{: main : version : die : set-arg! : protect : protect-values : pack : traceback
+ : read-file : lua-chunk : lua-file-chunk : run-lua-file}

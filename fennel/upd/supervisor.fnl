@@ -235,6 +235,8 @@ root). Scripts get SIGKILL when the supervisor dies."
     (set env.UPD_SERVICE spec.name)
     (set env.UPD_ROOT root)
     (when spec.private (set env.UPD_PRIVATE "1"))
+    ;; Read by the child's allocator before any Lua runs (src/lua/memory.rs).
+    (when spec.memory-limit (set env.UPD_MEMORY_LIMIT spec.memory-limit))
     {: argv : env :user spec.user :group spec.group :notify true
      :extra-group (when spec.user ?publishers) :death-signal :KILL}))
 

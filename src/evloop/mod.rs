@@ -500,6 +500,10 @@ impl Loop {
             let page = crate::sys::mem::page_size();
             crate::sys::mem::drop_unused_stack(page);
             crate::sys::mem::drop_code_pages(page);
+        } else if ms != 0 {
+            // What the collector freed since the last wait, back to the
+            // system if it is much (after a spike; src/alloc.rs "trim").
+            crate::alloc::idle();
         }
         let n = sys::poll(&mut fds, ms)?;
         out.append(&mut self.pending);

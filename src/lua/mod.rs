@@ -7,17 +7,27 @@ use crate::core::{binding, function};
 use crate::embed;
 
 mod fennel;
+pub mod memory;
 
 /// A fresh state with everything a script may require.
 pub fn new_state() -> Result<Lua> {
     // `unsafe_new` for the `debug` library: tracebacks need it.
     let lua = unsafe { Lua::unsafe_new() };
+    memory::install(&lua)?;
+    memory::register(&lua)?;
     let package: Table = lua.globals().get("package")?;
     let preload: Table = package.get("preload")?;
     preload.set("fennel", function(&lua, binding!(fennel::load))?)?;
     preload.set(
         "upd.core",
-        function(&lua, binding!(|lua, ()| crate::core::module(lua)))?,
+        function(
+            &lua,
+            binding!(|lua, ()| {
+                let core = crate::core::module(lua)?;
+                core.raw_set("memory-limit", memory::limit_function(lua)?)?;
+                Ok(core)
+            }),
+        )?,
     )?;
     let loaders: Table = package.get("loaders")?;
     // Right after `package.preload`: the embedded library is found without

@@ -1,5 +1,60 @@
-//! Giving start-up's pages back once a script settles (see docs/design.md,
-//! "Memory").
+//! Memory from the system for the allocator (`src/alloc.rs`), and giving
+//! start-up's pages back once a script settles (see docs/design.md, "Memory").
+
+/// A fresh anonymous mapping of `len` bytes (null if the system has none);
+/// `populate`: with its pages in place (one system call instead of a page
+/// fault per page, for memory used at once).
+pub fn map(len: usize, populate: bool) -> *mut u8 {
+    let pop = if populate { libc::MAP_POPULATE } else { 0 };
+    // SAFETY: a new private mapping; nothing else is touched.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | pop,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        std::ptr::null_mut()
+    } else {
+        p.cast()
+    }
+}
+
+/// Unmaps what `map` or `remap` returned.
+///
+/// # Safety
+/// `p..p + len` is a mapping of ours that nothing uses any more.
+pub unsafe fn unmap(p: *mut u8, len: usize) {
+    libc::munmap(p.cast(), len);
+}
+
+/// Grows or shrinks a mapping, moving it if need be (null if it cannot).
+///
+/// # Safety
+/// `p..p + old` is a mapping of ours; on success it is `new` bytes at the
+/// returned address and the old address is no longer valid.
+pub unsafe fn remap(p: *mut u8, old: usize, new: usize) -> *mut u8 {
+    let q = libc::mremap(p.cast(), old, new, libc::MREMAP_MAYMOVE);
+    if q == libc::MAP_FAILED {
+        std::ptr::null_mut()
+    } else {
+        q.cast()
+    }
+}
+
+/// Gives whole pages of an anonymous mapping back to the system
+/// (`MADV_DONTNEED`): they read as zeros when touched again.
+///
+/// # Safety
+/// `p..p + len` is page-aligned, inside a private anonymous mapping of ours,
+/// and holds nothing anybody will read before writing.
+pub unsafe fn drop_pages(p: *mut u8, len: usize) {
+    libc::madvise(p.cast(), len, libc::MADV_DONTNEED);
+}
 
 /// Unmaps this process's view of the binary's read-only segments (code and
 /// constant data): `madvise(MADV_DONTNEED)`, which on a file mapping only
