@@ -280,7 +280,7 @@
 
 (fn fake-upd []
   (let [u {:spawned [] :published {} :withdrawn [] :logs [] :timers {} :signals {}
-           :killed [] :t 0 :next-pid 100 :stopped? false :next-timer 0}]
+           :killed [] :t 0 :next-pid 100 :stopped? false :next-timer 0 :upd-states []}]
     (fn u.now [] u.t)
     (fn u.root [] "/r")
     (fn u.read [] nil)
@@ -293,7 +293,11 @@
             (table.insert u.spawned h)
             h)))
     (fn u.terminate [h] (table.insert u.killed h.pid))
-    (fn u.publish [name tree] (tset u.published name tree) true)
+    (fn u.publish [name tree]
+      (when (= name :upd) (table.insert u.upd-states (tostring tree.state)))
+      (tset u.published name tree)
+      true)
+    (fn u.ready [] (set u.ready-after-spawns (# u.spawned)) true)
     (fn u.withdraw [name] (table.insert u.withdrawn name) (tset u.published name nil))
     (fn u.log [level msg] (table.insert u.logs (.. level " " msg)))
     (fn u.after [secs f]
@@ -346,6 +350,10 @@
                         (t.is= "a" h.spec.env.UPD_SERVICE)
                         (t.is= "/r/.control" u.fifo-path)
                         (t.is= :running (. u.published.upd :services :a :state))
+                        ;; `starting` first (before the file is read), then running.
+                        (t.is= "starting" (. u.upd-states 1))
+                        (t.is= "running" (. u.published.upd :state))
+                        (t.is= 1 u.ready-after-spawns "ready (NOTIFY_FD) once the file's services are started")
                         (h.spec.on-ready)
                         (t.is= :ready (. u.published.upd :services :a :state))
                         ;; The script's output is not relayed through us.
@@ -404,6 +412,9 @@
                    (ok msg) (run-shell u file)]
                (t.is= nil ok)
                (t.is= (.. file ":1: missing :script") msg)
+               (t.is= ["starting"] u.upd-states)
+               (t.is= nil u.published.upd "the `starting` tree is withdrawn")
+               (t.is= nil u.ready-after-spawns)
                (t.is= 0 (# u.spawned))))))
 
 (os.remove script-file)

@@ -267,7 +267,7 @@
         pid1? (= 1 (self-pid))
         self (upd.self-exe)
         root (upd.root)
-        extra {:config file :pid (self-pid)}]
+        extra {:config file :pid (self-pid) :state "running"}]
     (var dirty? false)
     (var depth 0)
     (var perform nil)
@@ -333,17 +333,25 @@
       (listen!)
       (upd.log :info (.. "supervising " (# entries) " services from " file))
       (feed {:type :load : entries})
+      ;; Under s6 (notification-fd, NOTIFY_FD): ready once every service of
+      ;; the file is started; without NOTIFY_FD this does nothing.
+      (upd.ready)
       (when (not state.exited?) (upd.run))
       (upd.withdraw :upd)
       true)
     (case (other-supervisor upd)
       pid (values nil (.. "another supervisor (pid " pid ") is running under " root))
-      _ (case (load-entries file)
+      _ (case (do
+                ;; Reading the file loads the Fennel compiler (a second on a
+                ;; slow router): say at once that we are here, so `upd status`
+                ;; on a console waits for us instead of saying nobody runs.
+                (upd.publish :upd (status-tree state {:config file :pid extra.pid :state "starting"}))
+                (load-entries file))
           entries (supervise entries)
           (nil msg) (if pid1?
                         (do (upd.log :err (.. msg " (waiting for SIGHUP)"))
                             (supervise []))
-                        (values nil msg))))))
+                        (do (upd.withdraw :upd) (values nil msg)))))))
 
 {: new-state : step : status-tree : command-of : parse-control : exit-text : run
  : default-opts}
