@@ -87,6 +87,13 @@
                         "pppoe backoff     50m0s        3 -       waiting-for-carrier\n")
                     r.out))))
 
+(s:test "status: a supervisor publishing its tree a moment later is found"
+        #(let [u (fake-upd {})
+               r (cli u ["status"] nil
+                      {:sleep #(set u.trees.upd (copy (. sample :upd)))})]
+           (t.is= 0 r.code r.err)
+           (t.is (r.out:find "\neth0  ready "))))
+
 (s:test "status: waits while the supervisor is starting, then shows it"
         #(let [u (fake-upd {:upd {:pid "7" :config "/etc/upd/services.fnl" :state "starting"}})
                sleeps []]
@@ -141,9 +148,11 @@
              (t.is= 0 r.code)
              (t.is (not (r.out:find "\027" 1 true)) (.. "colour with TERM=" (tostring env.TERM))))))
 
-(s:test "status without a supervisor fails with exit 1"
-        #(let [r (cli (fake-upd {}) ["status"])]
+(s:test "status without a supervisor fails with exit 1, after waiting 2 s for one"
+        #(let [sleeps []
+               r (cli (fake-upd {}) ["status"] nil {:sleep #(table.insert sleeps $1)})]
            (t.is= 1 r.code)
+           (t.is (<= 19 (# sleeps) 21) (.. (# sleeps) " sleeps of 0.1 s"))
            (t.is (r.err:find "^upd: status: no supervisor is running"))))
 
 (s:test "status with a supervisor of no services prints the header only"

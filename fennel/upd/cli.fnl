@@ -291,10 +291,13 @@ with TERM unset or `dumb` (a serial console, an editor's shell)."
 
 (fn wait-while-starting [upd sys]
   "The supervisor's tree; while it says `starting` (reading its services
-file), waits for it, at most 10 s. nil when there is none."
+file), waits for it, at most 10 s. While there is none, waits 2 s for one:
+a supervisor started a moment ago (a console's first prompt comes before
+the emulated router's `upd run` has published) is not \"no supervisor\"."
   (var sup (read upd :upd))
   (var waited 0)
-  (while (and (= (type sup) :table) (= sup.state "starting") (< waited 10))
+  (while (or (and (= nil sup) (< waited 2))
+             (and (= (type sup) :table) (= sup.state "starting") (< waited 10)))
     (sys.sleep 0.1)
     (set waited (+ waited 0.1))
     (set sup (read upd :upd)))
