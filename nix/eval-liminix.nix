@@ -40,6 +40,11 @@ let
       s6-linux-init = mk { name = "s6-linux-init"; };
       s6-rc = mk { name = "s6-rc"; };
       serviceFns = mk { name = "service-fns"; };
+      # Liminix's ppp (2.5) and rp-pppoe, and odhcp6c: stand-ins (their
+      # derivations need nixpkgs' fetchers and stdenv).
+      ppp = mk { name = "ppp"; };
+      pppoe = mk { name = "rp-pppoe"; };
+      odhcp6c = mk { name = "odhcp6c"; };
       buildPackages.fennel = mk { name = "fennel"; };
       rustPlatform.buildRustPackage = args: mk args;
       pseudofile = self.callPackage (liminix + "/pkgs/pseudofile") { };
@@ -68,7 +73,7 @@ let
               };
               pppoe = {
                 script = "pppoe";
-                args = [ "eth0" "ppp0" ];
+                args = [ "eth0" "ppp0" "--ipv6" ];
               };
             };
           };
@@ -77,6 +82,15 @@ let
     ];
   };
   c = eval.config;
+  # service.nix called directly (Liminix's build of a service keeps only the
+  # derivation): its services file's text.
+  direct = pkgs.callPackage ./liminix/service.nix { } {
+    services.pppoe = {
+      script = "pppoe";
+      args = [ "eth0" "ppp0" "--ipv6" ];
+    };
+    root = "/run/upd";
+  };
   svc = c.services.upd;
   hooks = c.filesystem.contents.usr.contents.libexec.contents.upd.contents;
   bad = lib.filter (x: x != null) [
@@ -85,6 +99,9 @@ let
     (if lib.hasInfix "upd run --config" svc.run then null else "run: ${svc.run}")
     (if lib.hasInfix "-m odhcp6c" hooks.odhcp6c-script.target.text then null else "odhcp6c hook")
     (if lib.hasInfix "-m ppp-hook up" hooks.ppp-ip-up.target.text then null else "ppp-ip-up hook")
+    (if lib.hasInfix "-m ppp-hook ipv6-up" hooks.ppp-ipv6-up.target.text then null else "ppp-ipv6-up hook")
+    (if lib.hasInfix "-m ppp-hook ipv6-down" hooks.ppp-ipv6-down.target.text then null else "ppp-ipv6-down hook")
+    (if lib.hasInfix ''"--mode" "pty" "--pppoe" "/nix/store/stand-in-rp-pppoe/bin/pppoe"'' direct.servicesText then null else "pppoe not in pty mode: ${direct.servicesText}")
     (if lib.any (p: (p.pname or "") == "upd") c.defaultProfile.packages then null else "upd not in defaultProfile")
   ];
 in

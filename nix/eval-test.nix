@@ -20,7 +20,18 @@ let
       };
       pppoe = {
         script = "pppoe";
-        args = [ "eth0" "ppp0" ];
+        args = [ "eth0" "ppp0" "--ipv6" ];
+      };
+      wan6 = {
+        script = "odhcp6c";
+        args = [ "ppp0" ];
+      };
+      kpppoe = {
+        script = "pppoe";
+        args = [ "eth1" "ppp1" "--mode" "kernel" ];
+      };
+      mine = {
+        script = ./fennel.nix;
       };
     };
     root = "/run/upd";
@@ -50,6 +61,7 @@ in
     run = service.run;
     finish = service.finish;
   };
+  servicesText = service.servicesText;
   servicesFile = (import ./fennel.nix).servicesFile {
     eth0 = {
       script = "netdev";

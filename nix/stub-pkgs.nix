@@ -37,6 +37,13 @@ let
       hostPlatform = platform;
     };
     buildPackages.fennel = drv "fennel";
+    # The daemons liminix/service.nix names (Liminix's ppp and rp-pppoe,
+    # odhcp6c; nixpkgs' nftables and dnsmasq).
+    ppp = drv "ppp";
+    pppoe = drv "rp-pppoe";
+    odhcp6c = drv "odhcp6c";
+    nftables = drv "nftables";
+    dnsmasq = drv "dnsmasq";
     rustPlatform.buildRustPackage = args: args // drv "upd";
     writeScript = name: text: drv name // { inherit text; };
     writeText = name: text: drv name // { inherit text; };
