@@ -114,7 +114,7 @@ fn in_netns(ns: &Netns, f: impl FnOnce(&Netns) + Send) {
 
 #[test]
 fn veth_carrier_and_addresses() {
-    let Some(ns) = Netns::new("events") else {
+    let Some(ns) = Netns::new("veth_carrier_and_addresses") else {
         return;
     };
     in_netns(&ns, |ns| {
@@ -248,7 +248,7 @@ fn lua_bindings_on_the_live_kernel() {
 
 #[test]
 fn overrun_is_reported_and_the_socket_keeps_working() {
-    let Some(ns) = Netns::new("overrun") else {
+    let Some(ns) = Netns::new("overrun_is_reported_and_the_socket_keeps_working") else {
         return;
     };
     in_netns(&ns, |ns| {
