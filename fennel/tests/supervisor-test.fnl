@@ -417,6 +417,25 @@
                (t.is= nil u.ready-after-spawns)
                (t.is= 0 (# u.spawned))))))
 
+(s:test "shell: no `running` tree without the file's services (a console's first `upd status`)"
+        #(with-services-file "[{:name \"a\" :script \"/bin/x.fnl\"}]"
+           (fn [file]
+             (let [u (fake-upd)
+                   seen []
+                   publish u.publish]
+               ;; state and whether service a is listed, per publish of `upd`
+               (set u.publish (fn [name tree]
+                                (when (= name :upd)
+                                  (table.insert seen (.. (tostring tree.state) " "
+                                                         (tostring (not= nil (?. tree :services :a))))))
+                                (publish name tree)))
+               (set u.script [#(u.stop)])
+               (run-shell u file)
+               (t.is= "starting false" (. seen 1))
+               (t.is= "running true" (. seen (# seen)))
+               (each [_ s (ipairs seen)]
+                 (t.is (not= s "running false") (.. "published: " (table.concat seen ", "))))))))
+
 (os.remove script-file)
 (s:test "shell: refuses to run beside a live supervisor of the same root"
         #(with-services-file "[]"

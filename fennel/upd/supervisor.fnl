@@ -328,8 +328,11 @@
                           (nil msg) (upd.log :warn msg))))
         (nil msg) (upd.log :err (.. "control FIFO: " (tostring msg)))))
     (fn supervise [entries]
-      ;; publishing first also creates the root, where the FIFO goes
-      (upd.publish :upd (status-tree state extra))
+      ;; publishing first also creates the root, where the FIFO goes; still
+      ;; `starting` (no services yet): a `running` tree without them would
+      ;; make `upd status` on a console show an empty list until the load
+      ;; below publishes.
+      (upd.publish :upd (status-tree state {:config file :pid extra.pid :state "starting"}))
       (listen!)
       (upd.log :info (.. "supervising " (# entries) " services from " file))
       (feed {:type :load : entries})
