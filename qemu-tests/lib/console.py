@@ -93,6 +93,15 @@ def scenario(c):
     check("Usage" not in shown, "upd show alone printed the usage: %r" % shown)
     check(re.search(r"^pppoe +up$", shown, re.M) and re.search(r"^eth0 +running$", shown, re.M),
           "upd show alone: %r" % shown)
+    # `since` in one unit everywhere: the service's (pppoe/since) and the
+    # supervisor's are both whole seconds of the wall clock, as `date +%s`.
+    since = c.run("upd get pppoe/since; upd get upd/services/pppoe/since; date +%s").split("\n")
+    check(len(since) == 3 and all(re.fullmatch(r"\d+", v) for v in since)
+          and max(map(int, since)) - min(map(int, since)) < 300,
+          "pppoe/since, upd/services/pppoe/since and date +%%s differ in unit: %r" % since)
+    # The log the banner names is where upd's lines go.
+    logged = c.run("grep -c upd /tmp/upd.log")
+    check(re.fullmatch(r"\d+", logged) and int(logged) > 0, "/tmp/upd.log has no upd line: %r" % logged)
     term = c.run("echo TERM=$TERM")
     check(term == "TERM=dumb", "the shell has %r" % term)
     check(b"\x1b[" not in c.all, "colour escapes on the console with TERM=dumb")
