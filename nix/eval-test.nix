@@ -1,25 +1,71 @@
-# Evaluates default.nix and module.nix against stub-pkgs.nix (nix/check).
+# Evaluates pkgs/upd and liminix/ against stub-pkgs.nix (nix/check, CI).
 let
   pkgs = import ./stub-pkgs.nix;
-  upd = import ./default.nix { inherit pkgs; };
-  module = import ./module.nix {
-    services = {
-      eth0 = { script = "netdev"; args = [ "eth0" ]; };
-      pppoe = { script = "pppoe"; args = [ "eth0" "ppp0" ]; };
-    };
+  upd = pkgs.callPackage ./pkgs/upd { };
+  # The module, with a config whose callService hands back what it was given.
+  config = {
+    system.callService = path: parameters: { inherit path parameters; };
   };
-  system = module pkgs { } { packages = [ "busybox" ]; etc = { hosts = { content = ""; }; }; };
+  module = import ./liminix/module.nix {
+    inherit (pkgs) lib;
+    inherit config;
+    pkgs = pkgs // { inherit upd; };
+  };
+  hooks = module.config.filesystem.contents.usr.contents.libexec.contents.upd.contents;
+  service = pkgs.callPackage ./liminix/service.nix { inherit upd; } {
+    services = {
+      eth0 = {
+        script = "netdev";
+        args = [ "eth0" ];
+      };
+      pppoe = {
+        script = "pppoe";
+        args = [ "eth0" "ppp0" "--ipv6" ];
+      };
+      wan6 = {
+        script = "odhcp6c";
+        args = [ "ppp0" ];
+      };
+      kpppoe = {
+        script = "pppoe";
+        args = [ "eth1" "ppp1" "--mode" "kernel" ];
+      };
+      mine = {
+        script = ./fennel.nix;
+      };
+    };
+    root = "/run/upd";
+  };
   # The filter keeps what the build reads and drops the rest.
   keep = rel: upd.src.filter (toString ./.. + "/" + rel) "regular";
 in
 {
   pname = upd.pname;
   version = upd.version;
-  fennel = upd.FENNEL_LUA;
-  filter = map keep [ "Cargo.toml" "src/main.rs" "fennel/pppoe.fnl" "target/x" "build/qemu/base.cpio.gz" "qemu-tests/run" ];
-  services = system.etc."upd/services.fnl".content;
-  hosts = system.etc ? hosts;
-  packages = map toString system.packages;
-  start = system.services.upd.start;
-  hook = system.filesystem."usr/libexec/upd/ppp-ip-up".target;
+  findsFennel = builtins.match ".*find /nix/store/stub-fennel/share/lua -name fennel.lua.*" upd.preBuild != null;
+  filter = map keep [
+    "Cargo.toml"
+    "src/main.rs"
+    "fennel/pppoe.fnl"
+    ".cargo/config.toml"
+    "rust-toolchain.toml"
+    "target/x"
+    "qemu-tests/run"
+  ];
+  serviceOption = builtins.attrNames module.config.system.service.upd.parameters;
+  servicePath = baseNameOf (toString module.config.system.service.upd.path);
+  hooks = builtins.mapAttrs (n: h: h.target.text) hooks;
+  packages = map (p: p.outPath) module.config.defaultProfile.packages;
+  longrun = {
+    inherit (service) name serviceType notification-fd;
+    run = service.run;
+    finish = service.finish;
+  };
+  servicesText = service.servicesText;
+  servicesFile = (import ./fennel.nix).servicesFile {
+    eth0 = {
+      script = "netdev";
+      args = [ "eth0" ];
+    };
+  };
 }

@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use upd::tree::{self, changed_keys, list, publish, read, read_path, withdraw, Node, PublishOpts};
 
+mod common;
+use common::{skip, target_command};
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// A fresh directory, removed at the end (after unmounting, if `mounted`).
@@ -707,7 +710,7 @@ fn killed_publisher_leaves_a_consistent_snapshot() {
     let (mut last, mut interrupted) = (0, 0);
     let rounds = 40;
     for round in 0..rounds {
-        let mut child = std::process::Command::new(&exe)
+        let mut child = target_command(&exe)
             .args([
                 "--exact",
                 "publisher_child",
@@ -783,8 +786,9 @@ fn disk_full_fails_cleanly() {
         .map(|s| s.success())
         .unwrap_or(false);
     if !mounted {
-        eprintln!(
-            "SKIP disk_full_fails_cleanly: cannot mount a tmpfs (needs root / CAP_SYS_ADMIN)"
+        skip(
+            "disk_full_fails_cleanly",
+            "cannot mount a tmpfs (needs root / CAP_SYS_ADMIN)",
         );
         return;
     }

@@ -5,8 +5,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+mod common;
+
 fn upscript() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_upscript"))
+    common::target_command(env!("CARGO_BIN_EXE_upscript"))
 }
 
 fn fennel_dir() -> PathBuf {
@@ -100,7 +102,22 @@ fn original_service_command_line_reaches_main_with_its_arguments() {
         text.contains("upd-no-such-if0"),
         "pppoe did not name the missing interface: {text}"
     );
-    assert_eq!(text.lines().count(), 1, "more than one line: {text}");
+    // Under qemu-user upscript also says what the emulator refuses or
+    // mistranslates (tests/common/mod.rs): those lines are qemu's.
+    let qemus = |l: &&str| {
+        common::emulated()
+            && (l.contains("cannot become a child subreaper")
+                || (common::cross_endian_netlink().is_some() && l.contains("attribute truncated")))
+    };
+    let dropped = text.lines().filter(qemus).count();
+    if dropped > 0 {
+        common::skip(
+            "original_service_command_line_reaches_main_with_its_arguments (one line only)",
+            format!("{dropped} lines are qemu-user's (subreaper refused, netlink translation); the rest was checked"),
+        );
+    }
+    let ours: Vec<&str> = text.lines().filter(|l| !qemus(l)).collect();
+    assert_eq!(ours.len(), 1, "more than one line: {text}");
     assert!(!text.contains("stack traceback"), "pppoe crashed: {text}");
 }
 

@@ -39,7 +39,8 @@
         out [] err []
         io {:out #(table.insert out $1) :err #(table.insert err $1)
             :lines #(let [lines (or ?stdin [])] (var i 0) #(do (set i (+ i 1)) (. lines i)))
-            :wall #1000 :clock #"12:00:00" :tty? #false :stdout-tty? #false}]
+            :wall #1000 :clock #"12:00:00" :tty? #false :stdout-tty? #false
+            :getenv #(. {:TERM "xterm"} $1) :sleep #nil}]
     (each [k v (pairs (or ?extra {}))] (tset io k v))
     ;; upd.cli is compiled once (it takes `upd` from package.loaded at each
     ;; call). Compiling it afresh for every call costs time, and made
@@ -64,12 +65,15 @@
 (s:test "help and usage errors"
         #(let [u (fake-upd {})]
            (let [r (cli u ["help"])] (t.is= 0 r.code) (t.is (r.out:find "Usage: upd")))
-           (let [r (cli u [])] (t.is= 2 r.code) (t.is (r.err:find "^upd: missing command")))
+           (let [r (cli u [])]
+             (t.is= 1 r.code)
+             (t.is (r.err:find "^upd: status: no supervisor is running and nothing is published under /r")))
            (let [r (cli u ["frob"])] (t.is= 2 r.code) (t.is (r.err:find "^upd: unknown command frob")))
            (t.is= 2 (. (cli u ["get"]) :code))
            (t.is= 2 (. (cli u ["get" "eth0"]) :code) "get needs a path")
            (t.is= 2 (. (cli u ["get" "a/b" "c"]) :code))
-           (t.is= 2 (. (cli u ["show"]) :code))
+           (t.is= 1 (. (cli u ["show"]) :code) "show alone with nothing published")
+           (t.is= 2 (. (cli u ["show" "--json"]) :code))
            (t.is= 2 (. (cli u ["show" "--bogus" "eth0"]) :code))
            (t.is= 2 (. (cli u ["status" "x"]) :code))
            (t.is= 2 (. (cli u ["set" "eth0/mtu"]) :code))
@@ -80,10 +84,63 @@
 (s:test "status: one aligned line per service, ages, within 80 columns"
         #(let [r (cli (fake-upd (copy sample)) ["status"])]
            (t.is= 0 r.code)
-           (t.is= (.. "NAME  STATE       SINCE RESTARTS PID\n"
-                      "eth0  ready          3s        0 12\n"
-                      "pppoe backoff     50m0s        3 -\n")
+           (t.is= (.. "NAME  PROCESS     SINCE RESTARTS PID     STATE\n"
+                      "eth0  ready          3s        0 12      -\n"
+                      "pppoe backoff     50m0s        3 -       -\n")
                   r.out)))
+
+(s:test "status: the service's own state beside the supervisor's view"
+        #(let [trees (copy sample)]
+           (set trees.eth0.state "running")
+           (set trees.pppoe {:state "waiting-for-carrier"})
+           (let [r (cli (fake-upd trees) ["status"])]
+             (t.is= 0 r.code)
+             (t.is= (.. "NAME  PROCESS     SINCE RESTARTS PID     STATE\n"
+                        "eth0  ready          3s        0 12      running\n"
+                        "pppoe backoff     50m0s        3 -       waiting-for-carrier\n")
+                    r.out))))
+
+(s:test "status: a supervisor publishing its tree a moment later is found"
+        #(let [u (fake-upd {})
+               r (cli u ["status"] nil
+                      {:sleep #(set u.trees.upd (copy (. sample :upd)))})]
+           (t.is= 0 r.code r.err)
+           (t.is (r.out:find "\neth0  ready "))))
+
+(s:test "status: waits while the supervisor is starting, then shows it"
+        #(let [u (fake-upd {:upd {:pid "7" :config "/etc/upd/services.fnl" :state "starting"}})
+               sleeps []]
+           (let [r (cli u ["status"] nil
+                        {:sleep (fn [secs]
+                                  (table.insert sleeps secs)
+                                  (when (= 3 (# sleeps))
+                                    (set u.trees.upd (copy (. sample :upd)))
+                                    (set u.trees.upd.state "running")))})]
+             (t.is= 0 r.code r.err)
+             (t.is= 3 (# sleeps))
+             (t.is (r.out:find "\neth0  ready ")))
+           (set u.trees.upd {:pid "7" :config "/etc/upd/services.fnl" :state "starting"})
+           (let [r (cli u ["status"])]
+             (t.is= 1 r.code)
+             (t.is= "upd: status: the supervisor (pid 7) is still reading /etc/upd/services.fnl\n" r.err))))
+
+(s:test "upd alone is upd status; without a supervisor, the published services"
+        #(let [trees (copy sample)]
+           (set trees.eth0.state "running")
+           (let [r (cli (fake-upd trees) [])]
+             (t.is= 0 r.code)
+             (t.is= (. (cli (fake-upd trees) ["status"]) :out) r.out))
+           (set trees.upd nil)
+           (let [r (cli (fake-upd trees) [])]
+             (t.is= 0 r.code)
+             (t.is= "eth0 running\n" r.out))))
+
+(s:test "show alone: every published service and its state"
+        #(let [r (cli (fake-upd {:eth0 {:state "running"} :pppoe-wan {:state "up"} :x {:a "1"}
+                                 :upd {:pid "1"}})
+                      ["show"])]
+           (t.is= 0 r.code)
+           (t.is= "eth0      running\npppoe-wan up\nupd       -\nx         -\n" r.out)))
 
 (s:test "status: long names are cut, lines stay under 80 columns"
         #(let [name (string.rep "x" 60)
@@ -98,15 +155,23 @@
            (t.is (r.out:find "\027[32mready\027[0m" 1 true))
            (t.is (not (: (. (cli (fake-upd (copy sample)) ["status"]) :out) :find "\027" 1 true)))))
 
-(s:test "status without a supervisor fails with exit 1"
-        #(let [r (cli (fake-upd {}) ["status"])]
+(s:test "status: no colour on a tty with TERM=dumb, TERM unset or NO_COLOR"
+        #(each [_ env (ipairs [{:TERM "dumb"} {} {:TERM "xterm" :NO_COLOR ""} {:TERM ""}])]
+           (let [r (cli (fake-upd (copy sample)) ["status"] nil {:tty? #true :getenv #(. env $1)})]
+             (t.is= 0 r.code)
+             (t.is (not (r.out:find "\027" 1 true)) (.. "colour with TERM=" (tostring env.TERM))))))
+
+(s:test "status without a supervisor fails with exit 1, after waiting 2 s for one"
+        #(let [sleeps []
+               r (cli (fake-upd {}) ["status"] nil {:sleep #(table.insert sleeps $1)})]
            (t.is= 1 r.code)
+           (t.is (<= 19 (# sleeps) 21) (.. (# sleeps) " sleeps of 0.1 s"))
            (t.is (r.err:find "^upd: status: no supervisor is running"))))
 
 (s:test "status with a supervisor of no services prints the header only"
         #(let [r (cli (fake-upd {:upd {:pid "1"}}) ["status"])]
            (t.is= 0 r.code)
-           (t.is= "NAME STATE       SINCE RESTARTS PID\n" r.out)))
+           (t.is= "NAME PROCESS     SINCE RESTARTS PID     STATE\n" r.out)))
 
 (s:test "status --json"
         #(let [r (cli (fake-upd {:upd {:services {:a {:state "ready" :pid "1"}}}}) ["status" "--json"])]

@@ -43,6 +43,8 @@
         #(do (t.is= [nil "expected at least one WAN interface"] [(nat.parse-args [])])
              (t.is= [nil "--source needs an IPv4 ADDRESS/LENGTH, not lan"] [(nat.parse-args ["ppp0" "--source" "lan"])])
              (t.is= [nil "not an interface name: ppp0\"; drop"] [(nat.parse-args ["ppp0\"; drop"])])
-             (t.is= [["ppp0"] {:source "10.0.0.0/8"}] [(nat.parse-args ["ppp0" "--source" "10.0.0.0/8"])])))
+             (t.is= [["ppp0"] {:source "10.0.0.0/8"}] [(nat.parse-args ["ppp0" "--source" "10.0.0.0/8"])])
+             ;; The Liminix module's defaults come first (nix/liminix/service.nix).
+             (t.is= [["ppp0"] {:nft "/b" :work "/w"}] [(nat.parse-args ["--nft" "/a" "ppp0" "--nft" "/b" "--work" "/w"])])))
 
 (s:done)

@@ -271,4 +271,9 @@
              (fake.emit-tree! "v6.dhcp" {:state :started})
              (t.is= nil (. fake.published :v6 :reason))))
 
+(s:test "arguments: options anywhere, the last one wins (the Liminix module's defaults come first)"
+        #(do (t.is= [nil "expected one interface name"] [(odhcp6c.parse-args [])])
+             (t.is= ["ppp0" {:odhcp6c "/b" :script "/s" :extra ["-P" "56"]}]
+                    [(odhcp6c.parse-args ["--odhcp6c" "/a" "ppp0" "--odhcp6c" "/b" "--script" "/s" "--" "-P" "56"])])))
+
 (s:done)

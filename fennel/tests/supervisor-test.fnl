@@ -288,7 +288,7 @@
 
 (fn fake-upd []
   (let [u {:spawned [] :published {} :withdrawn [] :logs [] :timers {} :signals {}
-           :killed [] :t 0 :next-pid 100 :stopped? false :next-timer 0}]
+           :killed [] :t 0 :next-pid 100 :stopped? false :next-timer 0 :upd-states []}]
     (fn u.now [] u.t)
     (fn u.root [] "/r")
     (fn u.read [] nil)
@@ -310,7 +310,11 @@
             (table.insert u.spawned h)
             h)))
     (fn u.terminate [h] (table.insert u.killed h.pid))
-    (fn u.publish [name tree] (tset u.published name tree) true)
+    (fn u.publish [name tree]
+      (when (= name :upd) (table.insert u.upd-states (tostring tree.state)))
+      (tset u.published name tree)
+      true)
+    (fn u.ready [] (set u.ready-after-spawns (# u.spawned)) true)
     (fn u.withdraw [name] (table.insert u.withdrawn name) (tset u.published name nil))
     (fn u.log [level msg] (table.insert u.logs (.. level " " msg)))
     (fn u.after [secs f]
@@ -371,6 +375,10 @@
                         (t.is= "a" h.spec.env.UPD_SERVICE)
                         (t.is= "/r/.control" u.fifo-path)
                         (t.is= :running (. u.published.upd :services :a :state))
+                        ;; `starting` first (before the file is read), then running.
+                        (t.is= "starting" (. u.upd-states 1))
+                        (t.is= "running" (. u.published.upd :state))
+                        (t.is= 1 u.ready-after-spawns "ready (NOTIFY_FD) once the file's services are started")
                         (h.spec.on-ready)
                         (t.is= :ready (. u.published.upd :services :a :state))
                         ;; The script's output is not relayed through us.
@@ -429,6 +437,9 @@
                    (ok msg) (run-shell u file)]
                (t.is= nil ok)
                (t.is= (.. file ":1: missing :script") msg)
+               (t.is= ["starting"] u.upd-states)
+               (t.is= nil u.published.upd "the `starting` tree is withdrawn")
+               (t.is= nil u.ready-after-spawns)
                (t.is= 0 (# u.spawned))))))
 
 (s:test "shell: claims each name before its script, withdraws a dead supervisor's trees"
@@ -481,6 +492,25 @@
                (t.is (accumulate [found false _ l (ipairs u.logs)]
                        (or found (not= nil (l:find "^err internal error: .*boom in a handler")))))
                (t.is= [1 2] runs)))))
+
+(s:test "shell: no `running` tree without the file's services (a console's first `upd status`)"
+        #(with-services-file "[{:name \"a\" :script \"/bin/x.fnl\"}]"
+           (fn [file]
+             (let [u (fake-upd)
+                   seen []
+                   publish u.publish]
+               ;; state and whether service a is listed, per publish of `upd`
+               (set u.publish (fn [name tree]
+                                (when (= name :upd)
+                                  (table.insert seen (.. (tostring tree.state) " "
+                                                         (tostring (not= nil (?. tree :services :a))))))
+                                (publish name tree)))
+               (set u.script [#(u.stop)])
+               (run-shell u file)
+               (t.is= "starting false" (. seen 1))
+               (t.is= "running true" (. seen (# seen)))
+               (each [_ s (ipairs seen)]
+                 (t.is (not= s "running false") (.. "published: " (table.concat seen ", "))))))))
 
 (os.remove script-file)
 (s:test "shell: refuses to run beside a live supervisor of the same root"

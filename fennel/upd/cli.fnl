@@ -15,8 +15,9 @@
 (local usage "Usage: upd COMMAND [ARGS...]
   run [--config FILE]       supervise the services of FILE (/etc/upd/services.fnl)
   check [--config FILE]     check a services file and exit
-  status [--json]           one line per supervised service
+  status [--json]           one line per supervised service (also `upd` alone)
   show [--json] SERVICE [PATH]   a published tree as indented `key value` lines
+                            (`upd show` alone: every published service and its state)
   get [--json] SERVICE/PATH one published value (exit 1 if absent)
   watch [SERVICE...]        print `HH:MM:SS service key value` as keys change
   set SERVICE/PATH VALUE    change one value of a published tree
@@ -161,28 +162,52 @@ valid UTF-8 text is kept."
 (local colours {:ready "32" :running "32" :starting "33" :backoff "31" :stopping "33"
                 :stopped "2"})
 
-(fn status-lines [services now ?colour?]
-  "The `upd status` table (fits 80 columns: long names are cut with `~`)."
+(fn cut [s width]
+  (if (> (# s) width) (.. (s:sub 1 (- width 1)) "~") s))
+
+(fn status-lines [services now ?colour? ?states]
+  "The `upd status` table: per service the supervisor's view of its process
+(PROCESS, SINCE, RESTARTS, PID) and the service's own published `state`
+(STATE, from ?states: name -> value). Fits 80 columns: long names and states
+are cut with `~`."
   (let [names (sorted-keys services)
+        states (or ?states {})
         width (math.min 32 (accumulate [w 4 _ n (ipairs names)] (math.max w (# (tostring n)))))
-        row (fn [name state since restarts pid]
-              (string.format (.. "%-" width "s %-8s %8s %8s %s")
-                             name state since restarts pid))
-        lines [(row "NAME" "STATE" "SINCE" "RESTARTS" "PID")]]
+        ;; what is left of 80 columns for STATE
+        state-width (- 80 width 35)
+        row (fn [name process since restarts pid state]
+              (string.format (.. "%-" width "s %-8s %8s %8s %-7s %s")
+                             name process since restarts pid (cut state state-width)))
+        lines [(row "NAME" "PROCESS" "SINCE" "RESTARTS" "PID" "STATE")]]
     (each [_ n (ipairs names)]
       (let [svc (. services n)
-            name (tostring n)
-            name (if (> (# name) width) (.. (name:sub 1 (- width 1)) "~") name)
-            state (tostring (or svc.state "?"))
-            line (row name state (if svc.since (age (- now (tonumber svc.since))) "-")
-                      (or svc.restarts "0") (or svc.pid "-"))]
+            name (cut (tostring n) width)
+            process (tostring (or svc.state "?"))
+            own (. states n)
+            line (row name process (if svc.since (age (- now (tonumber svc.since))) "-")
+                      (or svc.restarts "0") (or svc.pid "-")
+                      (if (= (type own) :string) own "-"))]
         (table.insert lines
-                      (if (and ?colour? (. colours state))
+                      (if (and ?colour? (. colours process))
                           (pick-values 1 (line:gsub (.. "^(" (string.rep "." width) " )(%S+)")
                                                     (fn [pre st]
-                                                      (.. pre "\027[" (. colours state) "m" st "\027[0m"))))
+                                                      (.. pre "\027[" (. colours process) "m" st "\027[0m"))))
                           line))))
     lines))
+
+(fn published-lines [names states]
+  "`upd show` alone: each published service and its own `state` (`-` if none)."
+  (let [width (accumulate [w 4 _ n (ipairs names)] (math.max w (# n)))]
+    (icollect [_ n (ipairs names)]
+      (let [st (. states n)]
+        (string.format (.. "%-" width "s %s") n (if (= (type st) :string) st "-"))))))
+
+(fn colour? [sys]
+  "Colour only on a terminal that can show it: not with NO_COLOR set, nor
+with TERM unset or `dumb` (a serial console, an editor's shell)."
+  (let [term (sys.getenv "TERM")]
+    (and (sys.tty?) (= nil (sys.getenv "NO_COLOR"))
+         (not= nil term) (not= term "") (not= term "dumb"))))
 
 (fn set-in [tree parts value where]
   "Sets tree[parts...] = value creating directories; nil, msg on a conflict."
@@ -294,22 +319,62 @@ valid UTF-8 text is kept."
            (nil msg) (fail sys :check msg))
     _ (usage-error sys "check: usage: upd check [--config FILE]")))
 
+(fn own-states [upd names]
+  (collect [_ n (ipairs names)] (values n (upd.read n "state"))))
+
+(fn wait-while-starting [upd sys]
+  "The supervisor's tree; while it says `starting` (reading its services
+file), waits for it, at most 10 s. While there is none, waits 2 s for one:
+a supervisor started a moment ago (a console's first prompt comes before
+the emulated router's `upd run` has published) is not \"no supervisor\"."
+  (var sup (read upd :upd))
+  (var waited 0)
+  (while (or (and (= nil sup) (< waited 2))
+             (and (= (type sup) :table) (= sup.state "starting") (< waited 10)))
+    (sys.sleep 0.1)
+    (set waited (+ waited 0.1))
+    (set sup (read upd :upd)))
+  sup)
+
 (fn cmd-status [upd sys args]
   (let [json? (take-flag args "--json")]
     (if (not= 0 (# args)) (usage-error sys "status: usage: upd status [--json]")
-        (case (read upd :upd)
-          sup (let [services (or sup.services {})]
-                (if json?
-                    (sys.out (.. (json services) "\n"))
-                    (each [_ line (ipairs (status-lines services (sys.wall) (sys.tty?)))]
-                      (sys.out (.. line "\n"))))
-                0)
+        (case (wait-while-starting upd sys)
+          (where sup (= (type sup) :table) (= sup.state "starting"))
+          (fail sys :status (.. "the supervisor (pid " (tostring sup.pid) ") is still reading "
+                                (tostring sup.config)))
+          (where sup (= (type sup) :table))
+          (let [services (or sup.services {})]
+            (if json?
+                (sys.out (.. (json services) "\n"))
+                (each [_ line (ipairs (status-lines services (sys.wall) (colour? sys)
+                                                    (own-states upd (sorted-keys services))))]
+                  (sys.out (.. line "\n"))))
+            0)
           _ (fail sys :status (.. "no supervisor is running (nothing published as upd under "
                                   (upd.root) ")"))))))
 
+(fn cmd-list [upd sys]
+  "`upd show` alone: every published service, one per line with its state."
+  (let [names (upd.list)]
+    (if (= 0 (# names))
+        (fail sys :show (.. "nothing is published under " (upd.root)))
+        (do (each [_ line (ipairs (published-lines names (own-states upd names)))]
+              (sys.out (.. line "\n")))
+            0))))
+
+(fn cmd-bare [upd sys]
+  "`upd` alone: the supervised services, or else every published one."
+  (if (read upd :upd) (cmd-status upd sys [])
+      (< 0 (# (upd.list))) (cmd-list upd sys)
+      (fail sys :status (.. "no supervisor is running and nothing is published under "
+                            (upd.root) " (upd help: the commands)"))))
+
 (fn cmd-show [upd sys args]
   (let [json? (take-flag args "--json")]
-    (case (if (or (= 1 (# args)) (= 2 (# args))) args [])
+    (case (if (and (= 0 (# args)) (not json?)) :list
+              (or (= 1 (# args)) (= 2 (# args))) args [])
+      :list (cmd-list upd sys)
       (where [service ?path] (not (bad-option args)) (name-error upd service))
       (bad-name sys :show (name-error upd service))
       (where [service ?path] (not (bad-option args)))
@@ -477,9 +542,11 @@ changes (a first call may have none), every key of the tree is new."
                   (let [(ok? core) (pcall require :upd.core)]
                     (and ok? (= (type core) :table) (not= nil (. core :isatty))
                          (= true ((. core :isatty) 1)))))
+   :getenv os.getenv
+   :sleep (fn [secs] ((. (require :upd) :step) secs))
    :tty? (fn []
            (let [(ok? core) (pcall require :upd.core)]
-             (and (= nil (os.getenv "NO_COLOR")) ok? (= (type core) :table)
+             (and ok? (= (type core) :table)
                   (not= nil (. core :isatty)) (= true ((. core :isatty) 1)))))})
 
 (fn main [args ?sys]
@@ -494,9 +561,9 @@ changes (a first call may have none), every key of the tree is new."
         ((. (require :upd.launcher) :main) :upscript (or (. _G.arg -1) "upd") [cmd (unpack args)])
         (or (= cmd :help) (= cmd "--help") (= cmd "-h"))
         (do (sys.out usage) 0)
-        (= cmd nil) (usage-error sys "missing command")
         (let [upd (if (or (= cmd :check) (= cmd :run)) {} (require :upd))]
           (case cmd
+            nil (cmd-bare upd sys)
             :run (cmd-run upd sys args)
             :check (cmd-check upd sys args)
             :status (cmd-status upd sys args)
@@ -509,5 +576,6 @@ changes (a first call may have none), every key of the tree is new."
             (where c (or (= c :start) (= c :stop) (= c :restart))) (cmd-control upd sys c args)
             _ (usage-error sys (.. "unknown command " cmd)))))))
 
-{: main : usage : json : age : tree-lines : status-lines : parse-assignments
+{: main : usage : json : age : tree-lines : status-lines : published-lines : colour?
+ : parse-assignments
  : set-in : change-lines : key-before? : lookup}

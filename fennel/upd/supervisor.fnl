@@ -254,21 +254,26 @@ root). Scripts get SIGKILL when the supervisor dies."
     f (let [line (f:read :*l)] (f:close) (tonumber (and line (line:match "^(%d+)"))))
     _ nil))
 
-(fn withdraw-stale! [upd entries me]
-  "At start: no tree a dead supervisor claimed, and none of a service we are
-about to run, may still look live. The dead one's list is believed only if
-it wrote it as we would (a squatter's `upd` tree could name others' trees)."
-  (let [old (when (= (upd.owner :upd) me) (upd.read :upd :services))
-        names (collect [_ e (ipairs entries)] (values e.name true))]
-    (each [name (pairs (if (= (type old) :table) old {}))]
-      (tset names name true))
-    (each [name (pairs names)]
-      (case (upd.withdraw name)
-        (nil msg) (upd.log :err msg)))
+(fn claim-upd! [upd me]
+  "At start, before we publish anything: the names a dead supervisor said it
+ran, then `upd` claimed as ours. The dead one's list is believed only if it
+wrote it as we would (a squatter's `upd` tree could name others' trees)."
+  (let [old (when (= (upd.owner :upd) me) (upd.read :upd :services))]
     ;; Claimed, not just withdrawn: a fresh `.upd/` of ours at once, so no
     ;; user who may write the root can make it first and own our tree.
     (case (upd.claim :upd nil nil false)
-      (nil msg) (upd.log :err msg))))
+      (nil msg) (upd.log :err msg))
+    (if (= (type old) :table) old {})))
+
+(fn withdraw-stale! [upd entries old-services]
+  "No tree a dead supervisor claimed, and none of a service we are about to
+run, may still look live."
+  (let [names (collect [_ e (ipairs entries)] (values e.name true))]
+    (each [name (pairs old-services)]
+      (tset names name true))
+    (each [name (pairs names)]
+      (case (upd.withdraw name)
+        (nil msg) (upd.log :err msg)))))
 
 (fn publishers-group [upd entries]
   "Makes the root safe (never world-writable, sticky when group-writable) and
@@ -297,7 +302,8 @@ the gid of the group that may publish in it: needed by `:user` services."
         pid1? (= 1 (self-pid))
         self (upd.self-exe)
         root (upd.root)
-        extra {:config file :pid (self-pid)}]
+        extra {:config file :pid (self-pid) :state "running"}]
+    (var old-services {})
     (var dirty? false)
     (var depth 0)
     (var perform nil)
@@ -380,8 +386,11 @@ the gid of the group that may publish in it: needed by `:user` services."
         (nil msg) (upd.log :err (.. "control FIFO: " (tostring msg)))))
     (fn supervise [entries]
       (set publishers (publishers-group upd entries))
-      (withdraw-stale! upd entries me)
-      (upd.publish :upd (status-tree state extra))
+      (withdraw-stale! upd entries old-services)
+      ;; still `starting` (no services yet): a `running` tree without them
+      ;; would make `upd status` on a console show an empty list until the
+      ;; load below publishes.
+      (upd.publish :upd (status-tree state {:config file :pid extra.pid :state "starting"}))
       (listen!)
       ;; Nothing a dead script started outlives it: what it leaves is
       ;; re-parented to us (a subreaper) and told to go.
@@ -389,6 +398,9 @@ the gid of the group that may publish in it: needed by `:user` services."
       (upd.log :info (.. "supervising " (# entries) " services from " file))
       (feed {:type :load : entries})
       (var done? state.exited?)
+      ;; Under s6 (notification-fd, NOTIFY_FD): ready once every service of
+      ;; the file is started; without NOTIFY_FD this does nothing.
+      (upd.ready)
       (while (not done?)
         (case (xpcall upd.run internal-error)
           true (set done? true)))
@@ -397,12 +409,20 @@ the gid of the group that may publish in it: needed by `:user` services."
     (case (upd.lock-root)
       (where (nil msg) (not pid1?))
       (values nil (.. "another supervisor is running under " root " (" msg ")"))
-      ?euid (case (do (set me ?euid) (load-entries file))
+      ?euid (case (do
+                    (set me ?euid)
+                    (set old-services (claim-upd! upd me))
+                    ;; Reading the file loads the Fennel compiler (a second on
+                    ;; a slow router): say at once that we are here, so `upd
+                    ;; status` on a console waits for us instead of saying
+                    ;; nobody runs.
+                    (upd.publish :upd (status-tree state {:config file :pid extra.pid :state "starting"}))
+                    (load-entries file))
           entries (supervise entries)
           (nil msg) (if pid1?
                         (do (upd.log :err (.. msg " (waiting for SIGHUP)"))
                             (supervise []))
-                        (values nil msg))))))
+                        (do (upd.withdraw :upd) (values nil msg)))))))
 
 {: new-state : step : status-tree : command-of : parse-control : exit-text : run
  : default-opts}

@@ -58,9 +58,9 @@ ensure_upscript() {
   if [ -n "${UPD_NO_BUILD:-}" ]; then
     UPSCRIPT_ERR="no mipsel upscript at $upscript (UPD_NO_BUILD is set)"; return 1
   fi
-  say "no mipsel upscript at ${upscript#$repo/}: cargo +nightly zigbuild (log: ${out#$repo/}/cargo.log)"
+  say "no mipsel upscript at ${upscript#$repo/}: cargo zigbuild --config .cargo/router.toml (log: ${out#$repo/}/cargo.log)"
   mkdir -p "$out"
-  if ! (cd "$repo" && cargo +nightly zigbuild -Zbuild-std=std,panic_abort --release \
+  if ! (cd "$repo" && cargo zigbuild --config .cargo/router.toml -Zbuild-std=std,panic_abort --release \
           --target mipsel-unknown-linux-musl) >"$out/cargo.log" 2>&1; then
     UPSCRIPT_ERR="building the mipsel upscript failed: $(grep -m1 -E '^error' "$out/cargo.log" || tail -n1 "$out/cargo.log")"
     return 1

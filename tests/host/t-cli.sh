@@ -18,14 +18,14 @@ check() {
 check cli-stop-no-supervisor 1 '^upd: stop: no supervisor is running' stop a
 check cli-status-no-supervisor 1 '^upd: status: no supervisor is running' status
 check cli-help 0 '^Usage: upd' help
-check cli-no-command 2 'missing command' 
+check cli-no-command 1 'no supervisor is running and nothing is published' 
 check cli-unknown-command 2 'unknown command frob' frob
 
 start_supervisor "[{:name \"a\" :script \"$S\"} {:name \"b\" :script \"$S\"}]" \
     || { fail cli-start "supervisor did not publish upd"; exit 1; }
 wait_for 5 state_is a ready && wait_for 5 state_is b ready || fail cli-start "not ready"
 
-check cli-status 0 '^a  *ready  *[0-9][0-9smh]* *0 [0-9][0-9]*$' status
+check cli-status 0 '^a  *ready  *[0-9][0-9smh]* *0 [0-9][0-9]*  *-$' status
 out=$(upd status); w=$(printf '%s\n' "$out" | awk '{ if (length($0) > m) m = length($0) } END { print m }')
 [ "$w" -le 80 ] && pass cli-status-80-columns || fail cli-status-80-columns "width $w"
 check cli-status-json 0 '"a":{.*"state":"ready"' status --json
