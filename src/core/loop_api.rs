@@ -88,6 +88,7 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
             ("kill", binding!(kill)),
             ("terminate", binding!(terminate)),
             ("running?", binding!(running)),
+            ("write", binding!(write_input)),
             ("subscribe", binding!(subscribe)),
             ("unsubscribe", binding!(unsubscribe)),
             ("on-netlink", binding!(on_netlink)),
@@ -422,12 +423,14 @@ fn read_spec(spec: &Table) -> Result<Spec> {
     s.user = name_of(spec.get("user")?, "spec.user")?;
     s.group = name_of(spec.get("group")?, "spec.group")?;
     s.notify = spec.get::<Option<bool>>("notify")?.unwrap_or(false);
-    s.inherit_output = match spec.get::<Option<String>>("output")?.as_deref() {
-        None | Some("lines") => false,
-        Some("inherit") => true,
+    s.input = spec.get::<Option<bool>>("input")?.unwrap_or(false);
+    match spec.get::<Option<String>>("output")?.as_deref() {
+        None | Some("lines") => {}
+        Some("inherit") => s.inherit_output = true,
+        Some("bytes") => s.stdout_bytes = true,
         Some(o) => {
             return Err(mlua::Error::runtime(format!(
-                "spawn: spec.output must be \"lines\" or \"inherit\", not \"{o}\""
+                "spawn: spec.output must be \"lines\", \"bytes\" or \"inherit\", not \"{o}\""
             )))
         }
     };
@@ -497,6 +500,16 @@ fn terminate(lua: &Lua, (h, timeout): (Value, Option<f64>)) -> Result<MultiValue
     })? {
         Ok(b) => ok(Value::Boolean(b)),
         Err(e) => nil_msg(lua, &format!("terminate: {e}; sent SIGKILL")),
+    }
+}
+
+/// `(write handle data)`: bytes taken by the child's stdin pipe (0 when it
+/// is full), or `nil, msg`.
+fn write_input(lua: &Lua, (h, data): (Value, LuaString)) -> Result<MultiValue> {
+    let serial = serial_of(lua, &h, "write")?;
+    match with_loop(lua, |lp| lp.write_input(serial, &data.as_bytes()))? {
+        Ok(n) => ok(number(n as u32)),
+        Err(msg) => nil_msg(lua, &format!("write: {msg}")),
     }
 }
 

@@ -1,5 +1,5 @@
 //! Lua bindings for the state tree (docs/api.md "Publishing state"):
-//! `publish`, `withdraw`, `read`, `list`, `root`, `write-file`.
+//! `publish`, `withdraw`, `read`, `list`, `root`, `private?`, `write-file`.
 //! Expected failures (bad key, oversize value, disk full, a refused path)
 //! return `nil, msg`; wrong argument types raise.
 use std::collections::BTreeMap;
@@ -98,6 +98,26 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
             (
                 "root",
                 binding!(|lua, ()| lua.create_string(tree::root().as_os_str().as_bytes())),
+            ),
+            (
+                "private?",
+                binding!(|lua, name: LuaString| {
+                    // `.<name>/` is 0700 when the tree was published private.
+                    use std::os::unix::fs::MetadataExt;
+                    let b = name.as_bytes();
+                    if let Err(e) = key::validate_name(&b) {
+                        return failed(
+                            lua,
+                            format!("private?: bad service name {}: {e}", key::show(&b)),
+                        );
+                    }
+                    let mut dot = b".".to_vec();
+                    dot.extend_from_slice(&b);
+                    match std::fs::metadata(tree::root().join(OsStr::from_bytes(&dot))) {
+                        Ok(m) => Ok((Value::Boolean(m.mode() & 0o077 == 0), Value::Nil)),
+                        Err(_) => Ok((Value::Nil, Value::Nil)),
+                    }
+                }),
             ),
             (
                 "write-file",
@@ -364,6 +384,8 @@ mod tests {
                 assert(core.read("eth0") == nil)
                 assert(core.publish("eth0", {mtu = 1500, addresses = {{address = "10.0.0.1"}}}) == true)
                 assert(core.publish("lan", {state = "up"}, {private = true}) == true)
+                assert(core["private?"]("lan") == true and core["private?"]("eth0") == false)
+                assert(core["private?"]("nothing") == nil)
                 local t = core.read("eth0")
                 assert(t.mtu == "1500" and t.addresses[1].address == "10.0.0.1")
                 assert(core.read("eth0", "addresses/1/address") == "10.0.0.1")
