@@ -53,14 +53,17 @@
   ;; in one write (one TLS record, one TCP segment when it fits).
   (when s.synced?
     (s.c:batch #(each [t (pairs s.dirty) &until (not (s.c:room?))]
-                  (tset s.dirty t nil)
                   (let [want (. s.want t)]
-                    (when (not= want (. s.sent t))
-                      (case (s.c:publish t (or want "") 1 true)
-                        id (tset s.inflight id [t want])))))))
+                    ;; Not cleared while its tree's first snapshot is due.
+                    (when (not (and (= nil want) (. s.waiting (t:match "^[^/]+/[^/]+/([^/]+)"))))
+                      (tset s.dirty t nil)
+                      (when (not= want (. s.sent t))
+                        (case (s.c:publish t (or want "") 1 true)
+                          id (tset s.inflight id [t want]))))))))
   (publish-self! s))
 
 (fn on-tree [s name tree]
+  (tset s.waiting name nil)
   (let [old (or (. s.topics name) {})
         new (if tree (leaves tree (.. s.prefix name) {}) {})]
     (each [t (pairs old)]
@@ -80,7 +83,9 @@
     (when (and (= nil (. s.subs name)) (bridged? s name))
       (if (= name :set)
           (do (tset s.subs name false) (upd.log :warn "a service named set is not bridged: the name is for remote set"))
-          (tset s.subs name (upd.subscribe name #(on-tree s name $1)))))))
+          (do (tset s.subs name (upd.subscribe name #(on-tree s name $1)))
+              (tset s.waiting name true)
+              (upd.after 1 #(when (. s.waiting name) (tset s.waiting name nil) (schedule! s))))))))
 
 (fn publish-remote! [s name tree]
   ;; Only a changed tree: the set/ messages come again at each connection.
@@ -188,7 +193,7 @@
 
 (fn on-ack [s id]
   (case (. s.inflight id)
-    [t want] (do (tset s.inflight id nil) (tset s.sent t want)))
+    [t ?want] (do (tset s.inflight id nil) (tset s.sent t ?want)))
   (schedule! s))
 
 (fn on-disconnect [s why]
@@ -207,7 +212,7 @@
   (let [name (or opts.name (upd.service-name "mqtt-bridge"))
         s {: opts : name :id opts.id :prefix (.. "upd/" opts.id "/") :status (.. "upd/" opts.id "/status")
            :state :connecting :refused 0 :want {} :sent {} :dirty {} :topics {} :subs {}
-           :inflight {} :incoming {} :remote-dirty {} :remote-seen {} :remote-text {}}]
+           :inflight {} :incoming {} :remote-dirty {} :remote-seen {} :remote-text {} :waiting {}}]
     (set s.incoming (collect [svc (pairs opts.set)] (values svc {})))
     (set s.c (client.new {:broker opts.broker :id (.. "upd-" opts.id) :keepalive opts.keepalive
                           :ca opts.ca :cert opts.cert :key opts.key :openssl opts.openssl

@@ -144,7 +144,8 @@
         (upd.log :warn (.. "mqtt " c.host ": " chunk)))
       (case (mqtt.feed c.decoder chunk)
         packets (do (set c.ping-pending false)
-                    (each [_ p (ipairs packets) &until c.dropping] (on-packet c p)))
+                    ;; What answers one read goes out in one write.
+                    (c:batch #(each [_ p (ipairs packets) &until c.dropping] (on-packet c p))))
         (nil msg) (drop! c (.. "protocol error: " msg)))))
 
 (fn start! [c]

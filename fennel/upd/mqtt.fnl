@@ -148,16 +148,5 @@
   "A name usable as one topic level and as an upd key: no / + # or NUL."
   (and (= (type s) :string) (not= s "") (<= (length s) 255) (= nil (s:find "[^%w._:%-]"))))
 
-(fn matches? [filter topic]
-  "Whether TOPIC matches subscription FILTER (`+` one level, `#` the rest)."
-  (let [f (icollect [l (string.gmatch (.. filter "/") "([^/]*)/")] l)
-        t (icollect [l (string.gmatch (.. topic "/") "([^/]*)/")] l)]
-    (var (ok? done?) (values true false))
-    (each [i fl (ipairs f) &until done?]
-      (if (= fl "#") (set done? true)
-          (= nil (. t i)) (do (set ok? false) (set done? true))
-          (and (not= fl "+") (not= fl (. t i))) (do (set ok? false) (set done? true))))
-    (and ok? (or done? (= (length f) (length t))))))
-
 {: connect : publish : puback : subscribe : unsubscribe : pingreq : disconnect
- : connack-reasons : decoder : feed : varint : topic-level? : matches?}
+ : connack-reasons : decoder : feed : varint : topic-level?}
