@@ -505,8 +505,11 @@ fn terminate(lua: &Lua, (h, timeout): (Value, Option<f64>)) -> Result<MultiValue
 
 /// `(write handle data)`: bytes taken by the child's stdin pipe (0 when it
 /// is full), or `nil, msg`.
-fn write_input(lua: &Lua, (h, data): (Value, LuaString)) -> Result<MultiValue> {
+fn write_input(lua: &Lua, (h, data): (Value, Value)) -> Result<MultiValue> {
     let serial = serial_of(lua, &h, "write")?;
+    let Value::String(data) = data else {
+        return Err(mlua::Error::runtime("write: data must be a string"));
+    };
     match with_loop(lua, |lp| lp.write_input(serial, &data.as_bytes()))? {
         Ok(n) => ok(number(n as u32)),
         Err(msg) => nil_msg(lua, &format!("write: {msg}")),

@@ -101,22 +101,18 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
             ),
             (
                 "private?",
-                binding!(|lua, name: LuaString| {
+                binding!(|_, name: LuaString| {
                     // `.<name>/` is 0700 when the tree was published private.
-                    use std::os::unix::fs::MetadataExt;
                     let b = name.as_bytes();
-                    if let Err(e) = key::validate_name(&b) {
-                        return failed(
-                            lua,
-                            format!("private?: bad service name {}: {e}", key::show(&b)),
-                        );
-                    }
-                    let mut dot = b".".to_vec();
+                    let mut dot = tree::root().as_os_str().as_bytes().to_vec();
+                    dot.extend_from_slice(b"/.");
                     dot.extend_from_slice(&b);
-                    match std::fs::metadata(tree::root().join(OsStr::from_bytes(&dot))) {
-                        Ok(m) => Ok((Value::Boolean(m.mode() & 0o077 == 0), Value::Nil)),
-                        Err(_) => Ok((Value::Nil, Value::Nil)),
-                    }
+                    let found =
+                        crate::sys::fs::cstr(&dot).and_then(|p| crate::sys::fs::stat_path(&p));
+                    Ok(match (key::validate_name(&b), found) {
+                        (Ok(()), Ok(m)) => Value::Boolean(m.perm & 0o077 == 0),
+                        _ => Value::Nil,
+                    })
                 }),
             ),
             (
