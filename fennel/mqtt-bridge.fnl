@@ -83,9 +83,14 @@
     (when (and (= nil (. s.subs name)) (bridged? s name))
       (if (= name :set)
           (do (tset s.subs name false) (upd.log :warn "a service named set is not bridged: the name is for remote set"))
-          (do (tset s.subs name (upd.subscribe name #(on-tree s name $1)))
-              (tset s.waiting name true)
-              (upd.after 1 #(when (. s.waiting name) (tset s.waiting name nil) (schedule! s))))))))
+          (case (upd.subscribe name #(on-tree s name $1))
+            (nil msg) (when (not= msg s.reason)
+                        ;; e.g. no inotify instance left: said, retried at the next rescan
+                        (set s.reason msg)
+                        (upd.log :err msg))
+            id (do (tset s.subs name id)
+                   (tset s.waiting name true)
+                   (upd.after 1 #(when (. s.waiting name) (tset s.waiting name nil) (schedule! s)))))))))
 
 (fn publish-remote! [s name tree]
   ;; Only a changed tree: the set/ messages come again at each connection.

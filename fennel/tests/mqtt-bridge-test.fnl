@@ -131,6 +131,18 @@
              (fake.advance! 60)
              (t.is= ["upd/r1/late/state=up"] (topics (out)))))
 
+(s:test "a subscription that fails (no inotify instance left) is said, and retried at the next rescan"
+        #(do (h.reset!)
+             (let [subscribe fake.subscribe]
+               (fake.emit-tree! "eth0" {:state "running"})
+               (set fake.subscribe (fn [] (values nil "subscribe eth0: inotify_init: Too many open files")))
+               (bridge.start! (bridge.new (assert (bridge.parse-args args))))
+               (t.is (fake.logged? "inotify_init: Too many open files"))
+               (t.is= "subscribe eth0: inotify_init: Too many open files" (pub :reason))
+               (set fake.subscribe subscribe)
+               (fake.advance! 60)
+               (t.is (not= nil (. fake.subscribers :eth0)) "subscribed at the rescan"))))
+
 (s:test "the window: at most 16 unacknowledged publishes (status included), all in one write"
         #(do (start)
              (let [tree (let [t {}] (for [i 1 40] (tset t (.. "k" i) i)) t)]

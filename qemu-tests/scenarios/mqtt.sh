@@ -89,6 +89,16 @@ ms=$!
 usleep 3000000
 info "mipsel memory (VmRSS RssAnon Pss kB): a long-lived mosquitto_sub with TLS $(mem "$ms")"
 kill "$ms"
+# The same through the bridge: CPU of the bridge and its s_client per message.
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime, in ticks
+hz=100
+printf 'seq=0\n' | upd publish mqtt-probe
+wait_for 30 "a new tree at the broker" 'retained upd/router/mqtt-probe/seq | grep -qx "upd/router/mqtt-probe/seq 0"'
+c0=$(( $(cpu "$bp") + $(cpu "$sp") ))
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do printf 'seq=%s\n' "$i" | upd publish mqtt-probe; usleep 200000; done
+wait_for 20 "the last probe at the broker" 'retained upd/router/mqtt-probe/seq | grep -qx "upd/router/mqtt-probe/seq 20"'
+c1=$(( $(cpu "$bp") + $(cpu "$sp") ))
+info "through the bridge: 20 messages, bridge + s_client CPU $(( (c1 - c0) * 1000 / hz / 20 )) ms per message"
 # One message by a process of its own: mosquitto_pub, TLS handshake included.
 times=
 for i in 1 2 3 4 5; do
