@@ -31,6 +31,11 @@
 ;; tunnel is established). xl2tpd's log lines update the tunnel and the call
 ;; at once, between polls. (`status-lac` is not used: xl2tpd 1.3 answers it
 ;; only in its log.)
+;;
+;; xl2tpd never creates its control FIFO's directory (it exits 1 without
+;; it), nor the one xl2tpd-control's replies go to (/var/run/xl2tpd): both
+;; are made (`mkdir -p`) before each start. When xl2tpd exits, its last line
+;; of output is the published `reason` until it runs again.
 (local upd (require :upd))
 (local process (require :upd.process))
 (local policy (require :upd.policy))
@@ -67,13 +72,16 @@
 
 (fn publish! [s]
   (let [state (current-state s)]
-    (upd.publish s.name {: state :reason s.failed-reason :lac s.lac
+    (upd.publish s.name {: state :lac s.lac
+                         :reason (or s.failed-reason (when (not (s.daemon:running?)) s.exit-reason))
                          :pid (when (s.daemon:running?) s.daemon.pid)
                          :backoff (if (= state :backoff) s.last-delay 0)
                          :tunnel {:state s.tunnel :count s.tunnel-count}
                          :session {:state s.session
                                    :backoff (if (policy.due? s.session-policy (upd.now)) 0
                                                 s.session-delay)}})))
+
+(fn dirname [path] (or (path:match "^(.*)/[^/]*$") "."))
 
 (fn ctl-argv [s ...]
   [s.control-cmd "-c" s.control ...])
@@ -123,15 +131,34 @@
           (not= s.session :down) (session-failed! s "lost its tunnel")
           dialing? (session-failed! s "tunnel failed")))))
 
+(fn start-daemon! [s]
+  (let [p s.daemon]
+    (when (not (or s.failed-reason (p:running?) (p:backoff-pending?)))
+      (set s.last-words nil)
+      (case (p:start)
+        (nil msg) (do (set s.failed-reason (.. "unable to start xl2tpd: " msg))
+                      (upd.log :err s.failed-reason))
+        _ (upd.after 0.2 #(probe! s))))
+    (publish! s)))
+
 (set reconcile
      (fn [s]
        (let [p s.daemon]
          (if s.failed-reason nil
-             (not (or (p:running?) (p:backoff-pending?)))
-             (case (p:start)
-               (nil msg) (do (set s.failed-reason (.. "unable to start xl2tpd: " msg))
-                             (upd.log :err s.failed-reason))
-               _ (upd.after 0.2 #(probe! s)))
+             (not (or (p:running?) (p:backoff-pending?) s.making-dirs?))
+             ;; xl2tpd exits 1 at once without its FIFO's directory
+             (do (set s.making-dirs? true)
+                 (case (upd.spawn {:argv ["mkdir" "-p" (dirname s.control) s.reply-dir]
+                                   :on-exit (fn [st]
+                                              (when (not= st.code 0)
+                                                (upd.log :warn (.. "mkdir -p " (dirname s.control) " "
+                                                                   s.reply-dir " failed (code "
+                                                                   (tostring st.code) ")")))
+                                              (set s.making-dirs? false)
+                                              (start-daemon! s))})
+                   (nil msg) (do (upd.log :warn (.. "unable to run mkdir: " msg))
+                                 (set s.making-dirs? false)
+                                 (start-daemon! s))))
              (and (p:running?) s.answered? (= s.session :down) (not= s.tunnel :connecting)
                   (policy.due? s.session-policy (upd.now)))
              (connect! s)))
@@ -170,6 +197,8 @@
                            (publish! s)))))))
 
 (fn on-daemon-line [s line]
+  (upd.log :info line)
+  (set s.last-words line)
   (case (parse-log-line line)
     :tunnel-up (set-tunnel! s :established)
     :tunnel-down (set-tunnel! s :down)
@@ -191,11 +220,13 @@
   (cancel-session-timer! s)
   (policy.cancel s.session-policy)
   (if (and p.stopping? (not s.restart-for-probe?)) nil
-      (do (set s.restart-for-probe? false)
-          (set s.last-delay (p:backoff))
-          (upd.log :warn (.. "xl2tpd exited (" (if status.code (.. "code " status.code)
-                                                   (.. "signal " (tostring status.signal)))
-                             "), restarting in " s.last-delay " s"))))
+      (let [why (.. "xl2tpd exited (" (if status.code (.. "code " status.code)
+                                          (.. "signal " (tostring status.signal))) ")"
+                    (if s.last-words (.. ": " s.last-words) ""))]
+        (set s.restart-for-probe? false)
+        (set s.exit-reason why)
+        (set s.last-delay (p:backoff))
+        (upd.log :warn (.. why "; restarting in " s.last-delay " s"))))
   (reconcile s))
 
 (fn on-link [s ev]
@@ -213,6 +244,7 @@
   (let [opts (or ?opts {})
         s {: lac :name (or opts.name (upd.service-name (.. "l2tp-" lac)))
            :control (or opts.control "/run/xl2tpd/l2tp-control")
+           :reply-dir "/var/run/xl2tpd" ; xl2tpd-control's, fixed at build time
            :control-cmd (or opts.xl2tpd-control "xl2tpd-control")
            :ppp opts.ppp
            :poll (or opts.poll 5)

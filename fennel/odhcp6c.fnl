@@ -4,171 +4,245 @@
 ;; Supervisor mode (`odhcp6c IFACE [--name N] [--odhcp6c PATH] [--script PATH]
 ;; [-- ODHCP6C-OPTION...]`) publishes <name> (`upd.service-name`, default
 ;; "odhcp6c-IFACE"): interface, pid, state (the odhcp6c state: started bound
-;; informed updated rebound ra-updated unbound stopped; or ours: starting
-;; backoff failed), reason, backoff, and the script's data merged in.
-;; It subscribes to <name>.dhcp, which the script publishes.
+;; informed updated rebound ra-updated unbound stopped; or ours:
+;; waiting-for-interface starting backoff failed), reason, backoff, and the
+;; script's tree merged in. odhcp6c runs only while IFACE exists and is up
+;; with carrier (a ppp0 that pppd re-creates is a new interface: a new
+;; odhcp6c). It subscribes to <name>.dhcp, which the script publishes.
 ;;
 ;; Script mode: odhcp6c runs SCRIPT IFACE STATE; SCRIPT is a wrapper the
 ;; packaging installs (`exec upscript -m odhcp6c "$@"`); the supervisor passes
-;; env UPD_ODHCP6C_SERVICE=<name>.dhcp, which selects script mode. It
-;; publishes <name>.dhcp from odhcp6c's environment: state, addresses/N,
-;; ra_addresses/N/{address,length,preferred,valid}, prefixes/N/{prefix,length,
-;; preferred,valid[,class,excluded]} (delegated), ra_prefixes/N/{prefix,length,
-;; preferred,valid} (on-link prefixes of the SLAAC addresses), rdnss/N (RDNSS
-;; and RA_DNS), domains/N (DOMAINS and RA_DOMAINS), routes/N/{destination,
-;; length,gateway,valid,metric}, server/N. Each call publishes the whole tree,
-;; so a withdrawn prefix's keys disappear. Unreadable entries are skipped and
-;; logged, never the whole update.
+;; env UPD_ODHCP6C_SERVICE=<name>.dhcp, which selects script mode. Each call
+;; publishes the whole tree from odhcp6c's variables (docs/services.md has
+;; the layout, variable by variable), so a withdrawn prefix's keys
+;; disappear. A variable with an entry that cannot be read keeps its last
+;; good value; the error is published as `last-error` (and `rejected`, the
+;; count) and the script exits 1.
 (local upd (require :upd))
 (local process (require :upd.process))
+(local ipv6 (require :ipv6))
 
 (local teardown-states {:started true :unbound true :stopped true})
+(local lease-states {:bound true :informed true :updated true :rebound true :ra-updated true})
 
-;; IPv6 text <-> 8 groups, to turn a SLAAC address into its prefix
-(fn hex-groups [text]
-  ;; "a:b:c" -> [10 11 12]; "" -> []; nil on a bad group
-  (if (= text "") []
-      (let [out []]
-        (var ok? true)
-        (each [g (string.gmatch (.. text ":") "([^:]*):")]
-          (if (g:match "^%x%x?%x?%x?$") (table.insert out (tonumber g 16)) (set ok? false)))
-        (when ok? out))))
-
-(fn ipv6->groups [text]
-  (when (and (= (type text) :string) (text:match "^[%x:]+$"))
-    (case (text:find "::" 1 true)
-      nil (case (hex-groups text) (where g (= 8 (length g))) g)
-      at (let [head (text:sub 1 (- at 1))
-               tail (text:sub (+ at 2))]
-           (case [(hex-groups head) (hex-groups tail)]
-             (where [h t] (< (+ (length h) (length t)) 8))
-             (let [g h]
-               (for [_ 1 (- 8 (length h) (length t))] (table.insert g 0))
-               (each [_ x (ipairs t)] (table.insert g x))
-               g))))))
-
-(fn groups->ipv6 [g]
-  ;; RFC 5952: the longest run of two or more zero groups becomes ::
-  (var (best-at best-len run-at run-len) (values nil 0 nil 0))
-  (for [i 1 8]
-    (if (= 0 (. g i))
-        (do (when (= run-len 0) (set run-at i))
-            (set run-len (+ run-len 1))
-            (when (> run-len best-len) (set (best-at best-len) (values run-at run-len))))
-        (set run-len 0)))
-  (let [hex (fn [from to] (table.concat (fcollect [i from to] (string.format "%x" (. g i))) ":"))]
-    (if (< best-len 2) (hex 1 8)
-        (.. (hex 1 (- best-at 1)) "::" (hex (+ best-at best-len) 8)))))
-
-(fn ipv6-prefix [address len]
-  (case (ipv6->groups address)
-    g (let [out (fcollect [i 1 8]
-                  (let [keep (math.max 0 (math.min 16 (- len (* 16 (- i 1)))))
-                        unit (^ 2 (- 16 keep))]
-                    (* unit (math.floor (/ (. g i) unit)))))]
-        (groups->ipv6 out))))
-
-(fn split-list [value]
-  (icollect [w (string.gmatch (or value "") "%S+")] w))
+;; entries
 
 (fn fields [entry]
   (icollect [f (string.gmatch (.. entry ",") "([^,]*),")] f))
 
+(fn uint [text]
+  ;; odhcp6c prints lifetimes and metrics with %u
+  (when (and text (text:match "^%d+$") (<= (length text) 10))
+    (let [n (tonumber text)] (when (<= n 4294967295) n))))
+
+(fn prefix-field [text]
+  ;; "ADDR/LEN" -> address, length
+  (case (string.match (or text "") "^([%x:%.]+)/(%d+)$")
+    (address len) (when (and (ipv6.->groups address) (<= (tonumber len) 128))
+                    (values address (tonumber len)))))
+
+(fn parse-lifetimes [f entry-kind]
+  ;; F: the fields of an entry; -> {address length preferred valid t1 t2},
+  ;; the index of the first field after them; or nil, msg
+  (let [(address len) (prefix-field (. f 1))
+        preferred (uint (. f 2))
+        valid (uint (. f 3))
+        t1 (uint (. f 4))
+        t2 (uint (. f 5))]
+    (if (not address) (values nil (.. "bad " entry-kind "/length"))
+        (not (and preferred valid)) (values nil "lifetimes must be unsigned integers")
+        (and t1 (not t2)) (values nil "t1 without t2")
+        (values {: address :length len : preferred : valid : t1 : t2} (if t1 6 4)))))
+
 (fn parse-address [entry]
-  ;; addr/len,preferred,valid[,t1,t2]
-  (let [f (fields entry)
-        (address len) (string.match (or (. f 1) "") "^([%x:]+)/(%d+)$")
-        preferred (tonumber (. f 2))
-        valid (tonumber (. f 3))]
-    (if (not (and address (ipv6->groups address))) (values nil "bad address/length")
-        (> (tonumber len) 128) (values nil "prefix length over 128")
-        (not (and preferred valid)) (values nil "missing preferred or valid lifetime")
-        {: address :length (tonumber len) : preferred : valid})))
+  ;; ADDR/LEN,preferred,valid[,t1,t2] (t1,t2 since odhcp6c of October 2024)
+  (let [f (fields entry)]
+    (case (parse-lifetimes f "address")
+      (a next) (if (= (length f) (- next 1)) a (values nil (.. "unexpected field " (. f next))))
+      (nil msg) (values nil msg))))
 
 (fn parse-prefix [entry]
-  ;; prefix/len,preferred,valid[,t1,t2][,class=HEX][,excluded=PREFIX/LEN]
-  (case (parse-address entry)
-    a (let [p {:prefix a.address :length a.length :preferred a.preferred :valid a.valid}]
-        (var err nil)
-        (each [i f (ipairs (fields entry))]
-          (when (> i 3)
-            (case (f:match "^(%w+)=(.*)$")
-              ("class" v) (if (v:match "^%x+$") (set p.class v) (set err "bad class"))
-              ("excluded" v) (if (v:match "^[%x:]+/%d+$") (set p.excluded v) (set err "bad excluded"))
-              _ (when (not (f:match "^%d*$")) (set err (.. "unknown field " f))))))
-        (if err (values nil err) p))
-    (nil msg) (values nil msg)))
+  ;; PREFIX/LEN,preferred,valid[,t1,t2][,class=%08x][,excluded=PREFIX/LEN]
+  (let [f (fields entry)]
+    (case (parse-lifetimes f "prefix")
+      (a next) (let [p {:prefix a.address :length a.length :preferred a.preferred
+                        :valid a.valid :t1 a.t1 :t2 a.t2}]
+                 (var err nil)
+                 (for [i next (length f)]
+                   (case (string.match (. f i) "^(%w+)=(.*)$")
+                     ("class" v) (if (v:match "^%x+$") (set p.class v) (set err "bad class"))
+                     ("excluded" v) (if (prefix-field v) (set p.excluded v) (set err "bad excluded"))
+                     _ (set err (.. "unexpected field " (. f i)))))
+                 (if err (values nil err) p))
+      (nil msg) (values nil msg))))
 
 (fn parse-route [entry]
-  ;; dest/len,gateway,valid,metric (gateway may be empty)
+  ;; DEST/LEN,GATEWAY,valid,metric (GATEWAY empty for on-link routes)
   (let [f (fields entry)
-        (dest len) (string.match (or (. f 1) "") "^([%x:]+)/(%d+)$")
+        (dest len) (prefix-field (. f 1))
         gateway (. f 2)
-        valid (tonumber (. f 3))
-        metric (tonumber (. f 4))]
-    (if (not (and dest (ipv6->groups dest))) (values nil "bad destination/length")
-        (and gateway (not= gateway "") (not (ipv6->groups gateway))) (values nil "bad gateway")
-        (not (and valid metric)) (values nil "missing valid lifetime or metric")
-        {:destination dest :length (tonumber len)
-         :gateway (if (= gateway "") nil gateway) : valid : metric})))
+        valid (uint (. f 3))
+        metric (uint (. f 4))]
+    (if (not dest) (values nil "bad destination/length")
+        (not= 4 (length f)) (values nil "expected 4 fields")
+        (and (not= gateway "") (not (ipv6.->groups gateway))) (values nil "bad gateway")
+        (not (and valid metric)) (values nil "valid lifetime and metric must be unsigned integers")
+        {:destination dest :length len :gateway (if (= gateway "") nil gateway)
+         : valid : metric})))
 
 (fn parse-plain-address [entry]
-  (if (ipv6->groups entry) entry (values nil "bad address")))
+  (if (ipv6.->groups entry) entry (values nil "bad address")))
 
 (fn parse-domain [entry]
-  (if (entry:match "^[%w%.%-_]+$") entry (values nil "bad domain")))
+  (if (entry:match "^[%w_][%w%.%-_]*$") entry (values nil "bad domain name")))
 
-(fn parse-list [env name parse log]
-  (let [out []]
-    (each [_ entry (ipairs (split-list (env name)))]
-      (case (parse entry)
-        v (table.insert out v)
-        (nil msg) (log (.. "skipping " name " entry '" entry "': " msg))))
-    out))
+(local s46-keys {:type true :ealen true :prefix4len true :prefix6len true :ipv4prefix true
+                 :ipv6prefix true :offset true :psidlen true :psid true :br true :dmr true})
+
+(fn parse-s46-rule [entry]
+  ;; [fmr,]type=map-e,ealen=N,...,br=ADDR,  (odhcp6c's MAPE/MAPT/LW4O6 rules)
+  (let [rule {}]
+    (var err nil)
+    (each [_ x (ipairs (fields entry))]
+      (case (x:match "^(%w+)=([%w%.:/%-]+)$")
+        (k v) (if (. s46-keys k) (tset rule k v) (set err (.. "unknown field " k)))
+        _ (if (= x "fmr") (set rule.fmr true)
+              (not= x "") (set err (.. "bad field " x)))))
+    (if err (values nil err)
+        (not rule.type) (values nil "no type=")
+        rule)))
+
+;; variables -> tree
+
+(fn split-list [value]
+  (icollect [w (string.gmatch (or value "") "%S+")] w))
+
+(fn parse-list [env name parse errors]
+  ;; -> the parsed entries, or nil when one could not be read (logged in ERRORS)
+  (var ok? true)
+  (let [out (icollect [_ entry (ipairs (split-list (. env name)))]
+              (case (parse entry)
+                v v
+                (nil msg) (do (set ok? false)
+                              (table.insert errors (.. name " entry '" entry "': " msg))
+                              nil)))]
+    (when ok? out)))
 
 (fn union [...]
-  (let [seen {} out []]
-    (each [_ list (ipairs [...])]
-      (each [_ v (ipairs list)]
-        (when (not (. seen v)) (tset seen v true) (table.insert out v))))
-    out))
+  ;; the lists concatenated without repeats; nil if any is nil (unreadable)
+  (let [seen {} out [] lists [...]]
+    (var ok? true)
+    (for [i 1 (select "#" ...)]
+      (case (. lists i)
+        list (each [_ v (ipairs list)]
+               (when (not (. seen v)) (tset seen v true) (table.insert out v)))
+        nil (set ok? false)))
+    (when ok? out)))
 
-(fn ra-prefixes [ra-addresses]
-  (let [seen {} out []]
-    (each [_ a (ipairs ra-addresses)]
-      (let [p (ipv6-prefix a.address a.length)
-            key (.. p "/" a.length)]
-        (when (and p (not (. seen key)))
-          (tset seen key true)
-          (table.insert out {:prefix p :length a.length :preferred a.preferred :valid a.valid}))))
-    out))
+(fn live-prefixes [prefixes]
+  ;; the seed's ra_prefixes: the delegated prefixes the LAN is to announce
+  ;; (odhcp6c also passes a withdrawn one, with valid 0, once: RFC 7084 L-13)
+  (when prefixes
+    (icollect [_ p (ipairs prefixes)]
+      (when (> p.valid 0)
+        {:prefix p.prefix :length p.length :valid p.valid :preferred p.preferred
+         :excluded p.excluded}))))
 
-(fn env->tree [state env log]
-  ;; env: function like os.getenv; log: (fn [msg])
-  (if (. teardown-states state)
-      {: state}
-      (let [ra-addresses (parse-list env :RA_ADDRESSES parse-address log)]
-        {: state
-         :addresses (parse-list env :ADDRESSES parse-address log)
-         :ra_addresses ra-addresses
-         :prefixes (parse-list env :PREFIXES parse-prefix log)
-         :ra_prefixes (ra-prefixes ra-addresses)
-         :routes (parse-list env :RA_ROUTES parse-route log)
-         :rdnss (union (parse-list env :RDNSS parse-plain-address log)
-                       (parse-list env :RA_DNS parse-plain-address log))
-         :domains (union (parse-list env :DOMAINS parse-domain log)
-                         (parse-list env :RA_DOMAINS parse-domain log))
-         :server (parse-list env :SERVER parse-plain-address log)})))
+(fn scalar [env name pattern errors]
+  ;; -> the value, false when absent, nil when unreadable
+  (case (. env name)
+    nil false
+    v (if (v:match pattern) v
+          (do (table.insert errors (.. name " '" v "': not in odhcp6c's format")) nil))))
+
+(fn options [env errors]
+  ;; OPTION_<n>=HEX (odhcp6c's -r requested options it does not decode)
+  (var ok? true)
+  (let [out {}]
+    (each [k v (pairs env)]
+      (case (k:match "^OPTION_(%d+)$")
+        n (if (v:match "^%x*$") (tset out n v)
+              (do (set ok? false) (table.insert errors (.. k ": not hexadecimal"))))))
+    (when ok? out)))
+
+(fn env->tree [state env ?previous]
+  ;; env: odhcp6c's variables (a table); ?previous: the tree this service
+  ;; published last (as upd.read returns it). -> tree, errors (a sequence)
+  (let [errors []
+        prev (or ?previous {})
+        keep (fn [key value] (if (= nil value) (. prev key) value))]
+    (if (. teardown-states state)
+        (values {: state} errors)
+        (let [prefixes (parse-list env :PREFIXES parse-prefix errors)
+              list #(parse-list env $1 $2 errors)
+              tree {: state
+                    :addresses (keep :addresses (list :ADDRESSES parse-address))
+                    :prefixes (keep :prefixes prefixes)
+                    :ra_prefixes (keep :ra_prefixes (live-prefixes prefixes))
+                    :ra_addresses (keep :ra_addresses (list :RA_ADDRESSES parse-address))
+                    :routes (keep :routes (list :RA_ROUTES parse-route))
+                    :rdnss (keep :rdnss (union (list :RDNSS parse-plain-address)
+                                               (list :RA_DNS parse-plain-address)))
+                    :domains (keep :domains (union (list :DOMAINS parse-domain)
+                                                   (list :RA_DOMAINS parse-domain)))
+                    :server (keep :server (list :SERVER parse-plain-address))
+                    :sntp (keep :sntp (list :SNTP_IP parse-plain-address))
+                    :ntp (keep :ntp (list :NTP_IP parse-plain-address))
+                    :ntp_fqdn (keep :ntp_fqdn (list :NTP_FQDN parse-domain))
+                    :sip (keep :sip (list :SIP_IP parse-plain-address))
+                    :sip_domain (keep :sip_domain (list :SIP_DOMAIN parse-domain))
+                    :aftr (keep :aftr (list :AFTR parse-domain))
+                    :mape (keep :mape (list :MAPE parse-s46-rule))
+                    :mapt (keep :mapt (list :MAPT parse-s46-rule))
+                    :lw4o6 (keep :lw4o6 (list :LW4O6 parse-s46-rule))
+                    :cer (keep :cer (list :CER parse-plain-address))
+                    :options (keep :options (options env errors))}
+              ra {}]
+          (each [name key (pairs {:RA_MTU :mtu :RA_HOPLIMIT :hoplimit
+                                  :RA_REACHABLE :reachable :RA_RETRANSMIT :retransmit})]
+            (case (scalar env name "^%d+$" errors)
+              nil (tset ra key (?. prev :ra key))
+              false nil
+              v (tset ra key v)))
+          (set tree.ra ra)
+          (each [name key (pairs {:PASSTHRU :passthru :CAPTIVE_PORTAL_URI :captive_portal})]
+            (case (scalar env name (if (= name :PASSTHRU) "^%x*$" "^[%w%p]*$") errors)
+              nil (tset tree key (. prev key))
+              false nil
+              "" nil
+              v (tset tree key v)))
+          (when (> (length errors) 0)
+            (set tree.last-error (. errors 1))
+            (set tree.rejected (length errors)))
+          (values tree errors)))))
+
+(fn read-environ []
+  ;; the whole environment (OPTION_<n> cannot be asked for by name)
+  (case (io.open "/proc/self/environ" "rb")
+    f (let [data (f:read "*a") out {}]
+        (f:close)
+        (each [k v (data:gmatch "([^%z=]+)=([^%z]*)")] (tset out k v))
+        out)
+    _ (collect [_ k (ipairs [:ADDRESSES :PREFIXES :RA_ADDRESSES :RA_ROUTES :RDNSS :RA_DNS
+                             :DOMAINS :RA_DOMAINS :SERVER :SNTP_IP :NTP_IP :NTP_FQDN
+                             :SIP_IP :SIP_DOMAIN :AFTR :MAPE :MAPT :LW4O6 :CER :PASSTHRU
+                             :CAPTIVE_PORTAL_URI :RA_MTU :RA_HOPLIMIT :RA_REACHABLE
+                             :RA_RETRANSMIT])]
+        (values k (os.getenv k)))))
 
 (fn script-main [service args]
   (let [[iface state] args]
     (if (not (and iface state))
         (do (io.stderr:write "odhcp6c: script mode expects IFACE STATE arguments\n") (os.exit 100))
-        (let [tree (env->tree state os.getenv #(upd.log :warn $1))]
+        (let [previous (when (. lease-states state) (upd.read service))
+              (tree errors) (env->tree state (read-environ) previous)]
           (set tree.interface iface)
+          (each [_ e (ipairs errors)]
+            (upd.log :err (.. "odhcp6c " state " on " iface ": " e "; keeping its last good value")))
           (case (upd.publish service tree)
             (nil msg) (do (io.stderr:write (.. "odhcp6c: unable to publish " service ": " msg "\n"))
-                          (os.exit 111)))))))
+                          (os.exit 111)))
+          (when (> (length errors) 0) (os.exit 1))))))
 
 ;; supervisor mode
 
@@ -182,9 +256,10 @@
                         (and (p:running?) dhcp dhcp.state) dhcp.state
                         (p:running?) :starting
                         (p:backoff-pending?) :backoff
+                        (not s.iface-up?) :waiting-for-interface
                         :stopped))
     (set tree.backoff (if (= tree.state :backoff) s.last-delay 0))
-    (when s.failed-reason (set tree.reason s.failed-reason))
+    (set tree.reason (or s.failed-reason (when (= tree.state :starting) s.quiet-reason)))
     (when (p:running?) (set tree.pid p.pid))
     tree))
 
@@ -192,14 +267,42 @@
   (case (upd.publish s.name (snapshot s))
     (nil msg) (upd.log :err (.. "unable to publish " s.name ": " msg))))
 
+(fn script-missing? [path]
+  (case (io.open path "r")
+    f (do (f:close) false)
+    _ true))
+
+(fn start-daemon! [s]
+  (let [p s.daemon]
+    (upd.withdraw s.dhcp-name) ; data of a previous instance is stale
+    (set s.dhcp nil)
+    (set s.quiet-reason nil)
+    (if (script-missing? s.script)
+        (do (set s.failed-reason (.. "odhcp6c's script " s.script " is missing (it is a wrapper the"
+                                     " packaging installs: exec upscript -m odhcp6c \"$@\")"))
+            (upd.log :err s.failed-reason))
+        (case (p:start)
+          (nil msg) (do (set s.failed-reason (.. "unable to start odhcp6c: " msg))
+                        (upd.log :err s.failed-reason))
+          _ (let [pid p.pid]
+              ;; odhcp6c runs its script at once (`started`): silence means it cannot
+              (upd.after s.quiet-after
+                         #(when (and (= p.pid pid) (p:running?) (not s.dhcp))
+                            (set s.quiet-reason (.. "no call from odhcp6c's script " s.script
+                                                    " within " s.quiet-after
+                                                    " s: is it executable?"))
+                            (upd.log :warn s.quiet-reason)
+                            (publish! s))))))))
+
 (fn reconcile [s]
   (let [p s.daemon]
-    (when (not (or s.failed-reason (p:running?) (p:backoff-pending?)))
-      (upd.withdraw s.dhcp-name) ; data of a previous instance is stale
-      (set s.dhcp nil)
-      (case (p:start)
-        (nil msg) (do (set s.failed-reason (.. "unable to start odhcp6c: " msg))
-                      (upd.log :err s.failed-reason)))))
+    (if s.failed-reason nil
+        (not s.iface-up?)
+        (do (when (and (p:running?) (not p.stopping?)) (p:stop))
+            (when (not (p:running?)) (p:stop)) ; drops a pending backoff
+            (p:aver-healthy))
+        (not (or (p:running?) (p:backoff-pending?)))
+        (start-daemon! s)))
   (publish! s))
 
 (fn on-exit [s p status]
@@ -213,15 +316,24 @@
 
 (fn on-dhcp [s tree]
   (set s.dhcp tree)
-  (when (and tree (. {:bound true :informed true :updated true :rebound true :ra-updated true} tree.state))
+  (when (and tree (. lease-states tree.state))
     (s.daemon:aver-healthy))
   (publish! s))
+
+(fn on-link [s ev]
+  (when (and (= ev.kind :link) (= ev.ifname s.iface))
+    (let [up? (and (not ev.removed) ev.up (or ev.running ev.carrier) true)]
+      (when (and up? (not s.iface-up?)) (set s.failed-reason nil)) ; a new link, a new chance
+      (set s.iface-up? up?)
+      (reconcile s))))
 
 (fn new [iface ?opts]
   (let [opts (or ?opts {})
         name (or opts.name (upd.service-name (.. "odhcp6c-" iface)))
-        s {: iface : name :dhcp-name (.. name ".dhcp") :last-delay 0}
-        argv [(or opts.odhcp6c "odhcp6c") "-s" (or opts.script "/usr/libexec/upd/odhcp6c-script")]]
+        script (or opts.script "/usr/libexec/upd/odhcp6c-script")
+        s {: iface : name : script :dhcp-name (.. name ".dhcp") :last-delay 0
+           :iface-up? false :quiet-after 10}
+        argv [(or opts.odhcp6c "odhcp6c") "-s" script]]
     (each [_ o (ipairs (or opts.extra []))] (table.insert argv o))
     (table.insert argv iface)
     (set s.daemon (process.new argv {:env {:UPD_ODHCP6C_SERVICE s.dhcp-name}
@@ -231,22 +343,24 @@
 
 (fn start! [s]
   (upd.subscribe s.dhcp-name #(on-dhcp s $1))
+  (upd.on-netlink #(on-link s $1))
+  (each [_ ev (ipairs (upd.links))]
+    (when (= ev.ifname s.iface) (on-link s ev)))
   (reconcile s)
   s)
 
 (local usage "usage: odhcp6c IFACE [--name NAME] [--odhcp6c PATH] [--script PATH] [-- ODHCP6C-OPTION...]")
 
 (fn parse-args [args]
-  (let [opts {:extra []} pos []]
+  (let [opts {:extra []} pos []
+        valued {"--name" :name "--odhcp6c" :odhcp6c "--script" :script}]
     (var (i rest? err) (values 1 false nil))
     (while (and (<= i (length args)) (not err))
       (let [a (. args i) v (. args (+ i 1))]
         (if rest? (table.insert opts.extra a)
             (= a "--") (set rest? true)
-            (. {"--name" :name "--odhcp6c" :odhcp6c "--script" :script} a)
-            (if v (do (tset opts (. {"--name" :name "--odhcp6c" :odhcp6c "--script" :script} a) v)
-                      (set i (+ i 1)))
-                (set err (.. "option " a " needs a value")))
+            (. valued a) (if v (do (tset opts (. valued a) v) (set i (+ i 1)))
+                             (set err (.. "option " a " needs a value")))
             (a:match "^%-") (set err (.. "unknown option " a))
             (table.insert pos a)))
       (set i (+ i 1)))
@@ -263,4 +377,4 @@
 
 
 {: main : new : start! : env->tree : parse-address : parse-prefix : parse-route
- : ipv6->groups : groups->ipv6 : ipv6-prefix : parse-args : snapshot}
+ : parse-s46-rule : parse-args : snapshot : on-link}

@@ -1,40 +1,50 @@
-;; ppp-hook: pppd's ip-up/ip-down script. The packaging installs two tiny
-;; wrappers, e.g. /usr/libexec/upd/ppp-ip-up containing
+;; ppp-hook: pppd's ip-up/ip-down and ipv6-up/ipv6-down script. The packaging
+;; installs tiny wrappers, e.g. /usr/libexec/upd/ppp-ip-up containing
 ;;   #!/bin/sh
 ;;   exec upscript -m ppp-hook up "$@"
-;; (and ppp-ip-down with `down`). pppd calls them as
+;; (ppp-ip-down with `down`, ppp-ipv6-up and ppp-ipv6-down with `ipv6-up`,
+;; `ipv6-down`). pppd calls them as
 ;;   SCRIPT IFNAME TTY SPEED LOCAL REMOTE IPPARAM
-;; with env DNS1, DNS2, PPPD_PID and, on the way down, CONNECT_TIME.
+;; (LOCAL and REMOTE are the link-local pair for IPv6) with a cleared
+;; environment holding only pppd's variables (DNS1, DNS2, PPPD_PID,
+;; CONNECT_TIME on the way down, ...) and what pppd's `set NAME=VALUE` adds:
+;; pppoe passes `set UPD_ROOT=...` for a state root other than the default.
 ;;
-;; Publishes service IPPARAM (pppoe passes `ipparam <name>.link`): state
-;; (up/down), interface, local-address, remote-address, dns/N, since (upd.now
-;; at ip-up; the monotonic clock is system-wide), uptime (CONNECT_TIME, on
-;; down), pppd-pid. It is a separate service so that this short-lived process
-;; never overwrites the tree its supervisor (pppoe) owns; pppoe subscribes and
+;; Publishes service IPPARAM (pppoe passes `ipparam <name>.link`) for IPv4,
+;; IPPARAM followed by `6` (`<name>.link6`) for IPv6: state (up/down),
+;; interface, local-address, remote-address, dns/N (IPv4), since (wall clock
+;; at up, seconds since the epoch), uptime (CONNECT_TIME, on down), pppd-pid.
+;; Two trees, because pppd runs the IPv4 and IPv6 scripts independently.
+;; It is a separate service so that this short-lived process never
+;; overwrites the tree its supervisor (pppoe) owns; pppoe subscribes and
 ;; merges.
 (local upd (require :upd))
 
+(local directions {:up [:up ""] :down [:down ""] :ipv6-up [:up "6"] :ipv6-down [:down "6"]})
+
 (fn valid-name? [name]
   (and (= (type name) :string) (not= name "") (not= name ".") (not= name "..")
-       (<= (length name) 255) (not (name:find "[^%w%._:%-]"))))
+       (<= (length name) 254) (not (name:find "[^%w%._:%-]"))))
 
-(fn tree-for [direction args getenv]
+(fn tree-for [direction args getenv ?wall]
   ;; -> service name, tree; or nil, msg
   (let [[ifname _tty _speed local-address remote-address ipparam] args
-        service (if (valid-name? ipparam) ipparam "pppoe.link")]
-    (if (not (. {:up true :down true} direction))
-        (values nil (.. "first argument must be up or down, not " (tostring direction)))
+        [state suffix] (or (. directions (tostring direction)) [])]
+    (if (not state)
+        (values nil (.. "first argument must be up, down, ipv6-up or ipv6-down, not "
+                        (tostring direction)))
         (not ifname)
         (values nil "missing IFNAME argument (pppd passes IFNAME TTY SPEED LOCAL REMOTE IPPARAM)")
-        (let [tree {:state direction :interface ifname :pppd-pid (getenv "PPPD_PID")}]
-          (if (= direction :up)
+        (let [tree {: state :interface ifname :pppd-pid (getenv "PPPD_PID")}]
+          (if (= state :up)
               (do (set tree.local-address local-address)
                   (set tree.remote-address remote-address)
-                  (set tree.dns (icollect [_ k (ipairs [:DNS1 :DNS2])]
-                                  (let [v (getenv k)] (when (and v (not= v "")) v))))
-                  (set tree.since (upd.now)))
+                  (when (= suffix "")
+                    (set tree.dns (icollect [_ k (ipairs [:DNS1 :DNS2])]
+                                    (let [v (getenv k)] (when (and v (not= v "")) v)))))
+                  (set tree.since (or ?wall (os.time))))
               (set tree.uptime (getenv "CONNECT_TIME")))
-          (values service tree)))))
+          (values (.. (if (valid-name? ipparam) ipparam "pppoe.link") suffix) tree)))))
 
 (fn main [args]
   (case (tree-for (. args 1) [(select 2 ((or table.unpack _G.unpack) args))] os.getenv)

@@ -1,20 +1,30 @@
-;; pppoe: keeps one pppd (kernel PPPoE plugin) running over ETH while ETH has
-;; carrier; restarts it with exponential backoff, reset once the link is up.
+;; pppoe: keeps one pppd running over ETH while ETH has carrier; restarts it
+;; with exponential backoff, reset once the link is up. Two ways to speak
+;; PPPoE (--mode): `kernel` (default) is pppd's pppoe.so plugin on the
+;; kernel's PPPoE (CONFIG_PPPOE); `pty` is pppd `pty "pppoe -I ETH"`, the
+;; user-space rp-pppoe client over a pty (CONFIG_PPP_ASYNC: Liminix's kernel
+;; has PPP but no PPPoE). A kernel without what the mode needs is a failure
+;; whose reason names it (read from pppd's output), not a restart loop.
+;; --ipv6 adds `+ipv6 defaultroute6` and pppd's ipv6-up/ipv6-down scripts.
 ;;
 ;; Publishes <name> (`upd.service-name`, default "pppoe"): state
 ;; (waiting-for-carrier starting up backoff stopping failed), reason,
-;; interface, ppp-interface, backoff (seconds of the pending wait, else 0),
-;; pid, and while up the ip-up data: local-address, remote-address, dns/N,
-;; since.
-;; Subscribes: netlink (ETH carrier, PPP running); service <name>.link, which
-;; pppd's ip-up/ip-down hook (ppp-hook.fnl) publishes: the hook never touches
-;; this service's own tree.
+;; interface, ppp-interface, mode, backoff (seconds of the pending wait,
+;; else 0), pid, and while up the ip-up data: local-address, remote-address,
+;; dns/N, since (wall clock, seconds since the epoch), and with IPv6CP up
+;; ipv6/{local-address,remote-address} (the link-local pair).
+;; Subscribes: netlink (ETH carrier, PPP running); services <name>.link and
+;; <name>.link6, which pppd's ip-up/ip-down and ipv6-up/ipv6-down hooks
+;; (ppp-hook.fnl) publish: the hooks never touch this service's own tree.
+;; pppd runs its scripts with a cleared environment: a state root other than
+;; the default reaches the hooks as pppd's `set UPD_ROOT=...`.
 ;;
 ;; A missing interface is not fatal: it logs one line, publishes `failed` with
 ;; the reason and waits for the interface to appear (hot-plugged NICs).
-;; A missing pppd, or pppd exiting with an option/permission/kernel-support
-;; error (codes 2, 3, 4), gives `failed` + reason and no retry until the
-;; carrier goes away and comes back.
+;; A missing pppd, pppd exiting with an option/permission/kernel-support
+;; error (codes 2, 3, 4), or the kernel lacking PPPoE (kernel mode) or PPP
+;; async (pty mode), gives `failed` + reason and no retry until the carrier
+;; goes away and comes back.
 (local upd (require :upd))
 (local process (require :upd.process))
 
@@ -23,13 +33,42 @@
                         4 "pppd: the kernel has no PPP support"})
 
 (fn pppd-argv [s]
-  (let [argv [s.pppd "plugin" "pppoe.so" (.. "nic-" s.eth) "ifname" s.ppp
-              "nodetach" "noipdefault" "defaultroute" "usepeerdns"
-              "maxfail" "1" "lcp-echo-interval" "10" "lcp-echo-failure" "3"
-              "ip-up-script" s.ip-up "ip-down-script" s.ip-down
-              "ipparam" s.link-name]]
-    (each [_ extra (ipairs s.extra)] (table.insert argv extra))
+  (let [argv [s.pppd]
+        add #(each [_ a (ipairs $1)] (table.insert argv a))]
+    (if (= s.mode :pty)
+        ;; rp-pppoe's own advice for pppd over its pty
+        (add ["pty" (.. s.pppoe " -I " s.eth) "noaccomp" "default-asyncmap" "mtu" "1492"])
+        (add ["plugin" "pppoe.so" (.. "nic-" s.eth)]))
+    (add ["ifname" s.ppp "nodetach" "noipdefault" "defaultroute" "usepeerdns"
+          "maxfail" "1" "lcp-echo-interval" "10" "lcp-echo-failure" "3"
+          "ip-up-script" s.ip-up "ip-down-script" s.ip-down
+          "ipparam" s.link-name])
+    (when s.ipv6?
+      (add ["+ipv6" "defaultroute6"])
+      ;; pppd < 2.5 has no such options: it runs /etc/ppp/ipv6-up (an empty PATH)
+      (when (not= s.ipv6-up "") (add ["ipv6-up-script" s.ipv6-up]))
+      (when (not= s.ipv6-down "") (add ["ipv6-down-script" s.ipv6-down])))
+    (when s.root (add ["set" (.. "UPD_ROOT=" s.root)]))
+    (add s.extra)
     argv))
+
+;; pppd's words for a kernel without what the mode needs (pppd 2.4.9/2.5):
+;; no PPPoX at all, or PPPoX without PPPoE (seen in the emulated router)
+(local no-pppoe "the kernel has no PPPoE support (CONFIG_PPPOE, pppoe.ko): load it, or use --mode pty (user-space rp-pppoe)")
+(local kernel-lacks
+       [["Failed to create PPPoE socket: Address family not supported" no-pppoe]
+        ["Failed to create PPPoE socket: Protocol not supported" no-pppoe]
+        ["does not support PPPoE" no-pppoe]
+        ["PPP discipline"
+         "the kernel has no PPP async tty support (CONFIG_PPP_ASYNC, ppp_async.ko), which --mode pty needs"]
+        ["this system lacks PPP kernel support" "the kernel has no PPP support (CONFIG_PPP, /dev/ppp)"]])
+
+(fn on-pppd-line [s line]
+  (upd.log :info line)
+  (each [_ [words reason] (ipairs kernel-lacks)]
+    (when (line:find words 1 true) (set s.kernel-reason reason)))
+  (when (and (= s.mode :pty) (line:find (.. s.pppoe ": not found") 1 true))
+    (set s.kernel-reason (.. "the pppoe program (" s.pppoe ", rp-pppoe) is missing, which --mode pty needs"))))
 
 (fn seq [t]
   ;; a published list as read back ("1" "2" ... keys) -> a sequence
@@ -41,9 +80,9 @@
         (set i (+ i 1))))
     out))
 
-(fn link-data [s]
+(fn link-data [s ?tree]
   ;; the hook's data, only when it belongs to the pppd running now
-  (let [tree s.hook-tree]
+  (let [tree (or ?tree s.hook-tree)]
     (when (and tree (= tree.state "up") (s.pppd:running?)
                (or (= nil tree.pppd-pid) (= (tostring s.pppd.pid) tree.pppd-pid)))
       tree)))
@@ -60,7 +99,7 @@
 
 (fn snapshot [s]
   (let [state (current-state s)
-        tree {: state :interface s.eth :ppp-interface s.ppp
+        tree {: state :interface s.eth :ppp-interface s.ppp :mode s.mode
               :backoff (if (= state :backoff) s.last-delay 0)}]
     (when (s.pppd:running?) (set tree.pid s.pppd.pid))
     (when (= state :failed)
@@ -71,6 +110,9 @@
                (set tree.since data.since)
                (when data.dns
                  (set tree.dns (seq data.dns)))))
+    (case (link-data s s.hook6-tree)
+      data (set tree.ipv6 {:local-address data.local-address
+                           :remote-address data.remote-address}))
     tree))
 
 (fn flat [tree ?prefix ?out]
@@ -111,8 +153,11 @@
 
 (fn on-pppd-exit [s p status]
   (set s.ppp-up? false)
-  (let [why (if status.code (.. "code " status.code) (.. "signal " (tostring status.signal)))]
+  (let [why (if status.code (.. "code " status.code) (.. "signal " (tostring status.signal)))
+        kernel s.kernel-reason]
+    (set s.kernel-reason nil)
     (if p.stopping? (upd.log :info (.. "pppd stopped (" why ")"))
+        kernel (fail! s (.. kernel " (pppd exited, " why ")"))
         (. permanent-exits status.code) (fail! s (. permanent-exits status.code))
         (do (set s.last-delay (p:backoff))
             (upd.log :warn (.. "pppd exited (" why "), restarting in " s.last-delay " s")))))
@@ -145,17 +190,27 @@
   (when (link-data s) (s.pppd:aver-healthy))
   (reconcile s))
 
+(fn on-hook6-tree [s tree]
+  (set s.hook6-tree tree)
+  (reconcile s))
+
 (fn new [eth ppp ?opts]
   (let [opts (or ?opts {})
         name (or opts.name (upd.service-name "pppoe"))
         s {: eth : ppp : name :link-name (.. name ".link")
            :pppd (or opts.pppd "pppd")
+           :mode (or opts.mode :kernel) :pppoe (or opts.pppoe "pppoe")
            :ip-up (or opts.ip-up "/usr/libexec/upd/ppp-ip-up")
            :ip-down (or opts.ip-down "/usr/libexec/upd/ppp-ip-down")
+           :ipv6? (or opts.ipv6 false)
+           :ipv6-up (or opts.ipv6-up "/usr/libexec/upd/ppp-ipv6-up")
+           :ipv6-down (or opts.ipv6-down "/usr/libexec/upd/ppp-ipv6-down")
+           :root (or opts.root (case (os.getenv "UPD_ROOT") "" nil r r))
            :extra (or opts.extra [])
            :present? false :carrier? false :ppp-up? false :last-delay 0}]
     (set s.pppd (process.new (pppd-argv s)
                              {:max-backoff (or opts.max-backoff 60)
+                              :on-line #(on-pppd-line s $2)
                               :on-exit #(on-pppd-exit s $1 $2)
                               :on-wake #(reconcile s)}))
     s))
@@ -164,6 +219,7 @@
   ;; initial state from a dump, then events
   (upd.on-netlink #(on-link s $1))
   (upd.subscribe s.link-name #(on-hook-tree s $1))
+  (upd.subscribe (.. s.link-name "6") #(on-hook6-tree s $1))
   (var seen? false)
   (each [_ ev (ipairs (upd.links))]
     (when (= ev.ifname s.eth) (set seen? true))
@@ -173,7 +229,7 @@
     (reconcile s))
   s)
 
-(local usage "usage: pppoe ETH PPP [--name NAME] [--pppd PATH] [--ip-up PATH] [--ip-down PATH] [--max-backoff SECS] [-- PPPD-OPTION...]")
+(local usage "usage: pppoe ETH PPP [--name NAME] [--mode kernel|pty] [--pppoe PATH] [--ipv6] [--pppd PATH] [--ip-up PATH] [--ip-down PATH] [--ipv6-up PATH] [--ipv6-down PATH] [--max-backoff SECS] [-- PPPD-OPTION...]")
 
 (fn parse-args [args]
   (let [opts {:extra []} pos []]
@@ -184,12 +240,18 @@
       (let [a (. args i)]
         (if rest? (table.insert opts.extra a)
             (= a "--") (set rest? true)
+            (= a "--ipv6") (set opts.ipv6 true)
             (a:match "^%-%-")
             (let [key (a:sub 3)
                   v (. args (+ i 1))]
-              (if (not (. {:name 1 :pppd 1 :ip-up 1 :ip-down 1 :max-backoff 1} key))
+              (if (not (. {:name 1 :pppd 1 :ip-up 1 :ip-down 1 :ipv6-up 1 :ipv6-down 1
+                           :max-backoff 1 :mode 1 :pppoe 1} key))
                   (set err (.. "unknown option " a))
                   (= nil v) (set err (.. "option " a " needs a value"))
+                  (and (= key :mode) (not= v "kernel") (not= v "pty"))
+                  (set err (.. "--mode must be kernel or pty, not " v))
+                  (and (= key :max-backoff) (not (tonumber v)))
+                  (set err (.. "--max-backoff needs a number of seconds, not " v))
                   (do (tset opts key (if (= key :max-backoff) (tonumber v) v))
                       (set i (+ i 1)))))
             (table.insert pos a)))
@@ -205,5 +267,5 @@
                          (upd.run))))
 
 
-{: main : new : start! : reconcile : on-link : on-hook-tree : pppd-argv
+{: main : new : start! : reconcile : on-link : on-hook-tree : on-hook6-tree : pppd-argv
  : parse-args : snapshot}

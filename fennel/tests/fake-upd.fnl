@@ -44,6 +44,7 @@
   (set fake.auto-exit-on-terminate true)
   (set fake.stopped? false)
   (set fake.env {})
+  (set fake.auto-exit {}) ; argv[1] -> true: such a command exits 0 at the next flush
   fake)
 
 (fn new-id [] (set fake.next-id (+ fake.next-id 1)) fake.next-id)
@@ -154,6 +155,8 @@
       (let [pid (+ 1000 (new-id))
             rec {: pid : spec :running true}]
         (table.insert fake.spawns rec)
+        (when (. fake.auto-exit (. spec.argv 1))
+          (table.insert fake.pending #(fake.exit! {: pid} {:code 0})))
         {: pid})))
 
 (fn find-spawn [pid]

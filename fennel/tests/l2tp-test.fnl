@@ -46,9 +46,15 @@
   (fake.advance! 0.2)
   (answer-probe! []))
 
-(fn setup [?opts]
+(fn start [?opts]
+  ;; mkdir (the FIFO's directory) succeeds, then xl2tpd starts
   (fake.reset!)
+  (tset fake.auto-exit "mkdir" true)
   (l2tp.start! (l2tp.new "isp" (or ?opts {:ppp "ppp1" :poll 5})))
+  (fake.flush!))
+
+(fn setup [?opts]
+  (start ?opts)
   (first-probe!))
 
 (fn up! []
@@ -58,8 +64,9 @@
   (fake.netlink! {:kind :link :ifname "ppp1" :up true :running true}))
 
 (s:test "starts xl2tpd in the foreground with its control FIFO, dials once the FIFO answers"
-        #(do (fake.reset!)
-             (l2tp.start! (l2tp.new "isp" {:ppp "ppp1" :poll 5}))
+        #(do (start)
+             (t.is= ["mkdir" "-p" "/run/xl2tpd" "/var/run/xl2tpd"] (. fake.spawns 1 :spec :argv)
+                    "xl2tpd makes neither its FIFO's directory nor xl2tpd-control's")
              (t.is= ["xl2tpd" "-D" "-c" "/etc/xl2tpd/xl2tpd.conf" "-C" "/run/xl2tpd/l2tp-control"]
                     (. (xl2tpd) :spec :argv))
              (t.is= 0 (connects) "no dial before xl2tpd's FIFO exists")
@@ -229,11 +236,27 @@
 (s:test "missing xl2tpd: failed with reason, no retry loop"
         #(do (fake.reset!)
              (tset fake.missing "xl2tpd" true)
+             (tset fake.auto-exit "mkdir" true)
              (l2tp.start! (l2tp.new "isp"))
+             (fake.flush!)
              (t.is= :failed (. fake.published :l2tp-isp :state))
              (t.is (string.find (. fake.published :l2tp-isp :reason) "unable to start xl2tpd"))
              (fake.advance! 100)
-             (t.is= 0 (length fake.spawns))))
+             (t.is= 1 (length fake.spawns) "only the one mkdir")))
+
+(s:test "xl2tpd's last line is the reason when it exits; the directories are made again"
+        #(do (start {:control "/tmp/l2tp-42/ctl"})
+             (t.is= ["mkdir" "-p" "/tmp/l2tp-42" "/var/run/xl2tpd"] (. fake.spawns 1 :spec :argv))
+             (fake.line! (xl2tpd) :stderr "xl2tpd[7]: open_controlfd: Unable to open /tmp/l2tp-42/ctl for reading.")
+             (fake.exit! (xl2tpd) {:code 1})
+             (t.is= :backoff (pub :state))
+             (t.is= "xl2tpd exited (code 1): xl2tpd[7]: open_controlfd: Unable to open /tmp/l2tp-42/ctl for reading."
+                    (pub :reason))
+             (t.is (fake.logged? "open_controlfd") "xl2tpd's own line is logged")
+             (fake.advance! 1)
+             (t.is= 2 (length (spawned "mkdir -p /tmp/l2tp-42")))
+             (t.is= 2 (length (spawned "xl2tpd -D")))
+             (t.is= nil (pub :reason) "no reason while it runs")))
 
 (s:test "log and reply parsing; arguments"
         #(do (t.is= :session-up (l2tp.parse-log-line (. log :call-up)))

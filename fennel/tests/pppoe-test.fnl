@@ -178,18 +178,108 @@
              (t.is= "wan" opts.name)
              (t.is= ["user" "bob"] opts.extra))))
 
-(test "ppp-hook: ip-up and ip-down trees"
+(test "ppp-hook: ip-up and ip-down trees (pppd's argv and variables)"
       #(let [env {:DNS1 "198.51.100.1" :DNS2 "" :PPPD_PID "4242" :CONNECT_TIME "360"}
              getenv #(. env $1)]
-         (fake.reset!)
-         (set fake.clock 50)
-         (let [(name tree) (hook.tree-for :up ["ppp0" "" "0" "192.0.2.7" "192.0.2.1" "wan.link"] getenv)]
+         (let [(name tree) (hook.tree-for :up ["ppp0" "" "0" "192.0.2.7" "192.0.2.1" "wan.link"] getenv 1796234545)]
            (t.is= "wan.link" name)
            (t.is= {:state :up :interface "ppp0" :pppd-pid "4242" :local-address "192.0.2.7"
-                   :remote-address "192.0.2.1" :dns ["198.51.100.1"] :since 50} tree))
+                   :remote-address "192.0.2.1" :dns ["198.51.100.1"] :since 1796234545} tree))
          (let [(name tree) (hook.tree-for :down ["ppp0" "" "0" "192.0.2.7" "192.0.2.1" "../x"] getenv)]
            (t.is= "pppoe.link" name "an unusable ipparam falls back to pppoe.link")
            (t.is= "360" tree.uptime))
          (t.is= nil (hook.tree-for :sideways ["ppp0"] getenv))))
+
+(test "ppp-hook: since is the wall clock, whole seconds since the epoch (like the supervisor's)"
+      #(let [(_ tree) (hook.tree-for :up ["ppp0" "" "0" "192.0.2.7" "192.0.2.1" "pppoe.link"] #nil)
+             now (os.time)]
+         (t.is= (math.floor tree.since) tree.since "an integer")
+         (t.is (<= (math.abs (- now tree.since)) 2) (.. "near os.time: " tree.since))))
+
+(test "ppp-hook: ipv6-up/ipv6-down publish the link-local pair as <ipparam>6"
+      #(let [env {:PPPD_PID "4242" :CONNECT_TIME "60"}
+             getenv #(. env $1)
+             (name tree) (hook.tree-for :ipv6-up ["ppp0" "" "0" "fe80::5054:ff:fe00:1" "fe80::1" "pppoe.link"] getenv 7)]
+         (t.is= "pppoe.link6" name)
+         (t.is= {:state :up :interface "ppp0" :pppd-pid "4242" :local-address "fe80::5054:ff:fe00:1"
+                 :remote-address "fe80::1" :since 7} tree)
+         (t.is= ["pppoe.link6" {:state :down :interface "ppp0" :pppd-pid "4242" :uptime "60"}]
+                [(hook.tree-for :ipv6-down ["ppp0" "" "0" "fe80::5054:ff:fe00:1" "fe80::1" "pppoe.link"] getenv)])))
+
+(fn argv-of [opts]
+  (fake.reset!)
+  (set fake.link-dump [(link "eth0" true)])
+  (pppoe.start! (pppoe.new "eth0" "ppp0" opts))
+  (table.concat (. (last-pppd) :spec :argv) " "))
+
+(test "pppd's cleared environment: a state root other than the default goes as `set UPD_ROOT=`"
+      #(do (t.is (: (argv-of {:root "/tmp/run-42/upd"}) :find " set UPD_ROOT=/tmp/run-42/upd" 1 true))
+           (when (not (os.getenv "UPD_ROOT"))
+             (t.is (not (: (argv-of {}) :find "UPD_ROOT" 1 true)) "none for the default root"))))
+
+(test "--mode pty: pppd over rp-pppoe's pty instead of the kernel plugin"
+      #(let [argv (argv-of {:mode "pty" :pppoe "/usr/sbin/pppoe"})]
+         (t.is (argv:find "pppd pty /usr/sbin/pppoe -I eth0 noaccomp default-asyncmap mtu 1492 ifname ppp0" 1 true) argv)
+         (t.is (not (argv:find "plugin" 1 true)) argv)
+         (t.is= "pty" (published :mode))
+         (t.is= "kernel" (do (argv-of {}) (published :mode)))))
+
+(test "--ipv6: +ipv6 defaultroute6 and the ipv6 scripts; an empty script path leaves pppd's own"
+      #(do (t.is (: (argv-of {:ipv6 true}) :find "+ipv6 defaultroute6 ipv6-up-script /usr/libexec/upd/ppp-ipv6-up ipv6-down-script /usr/libexec/upd/ppp-ipv6-down" 1 true))
+           (let [a (argv-of {:ipv6 true :ipv6-up "" :ipv6-down ""})]
+             (t.is (a:find "+ipv6 defaultroute6" 1 true) a)
+             (t.is (not (a:find "ipv6-up-script" 1 true)) a))
+           (t.is (not (: (argv-of {}) :find "ipv6" 1 true)))))
+
+(test "the ipv6 hook's link-local pair is merged under ipv6/, only for the running pppd"
+      #(do (setup true)
+           (let [pid (tostring (. (last-pppd) :pid))]
+             (fake.emit-tree! "pppoe.link6" {:state :up :pppd-pid "1" :local-address "fe80::9"})
+             (t.is= nil (published :ipv6))
+             (fake.emit-tree! "pppoe.link6" {:state :up :interface "ppp0" :pppd-pid pid
+                                            :local-address "fe80::2" :remote-address "fe80::1"})
+             (t.is= {:local-address "fe80::2" :remote-address "fe80::1"} (published :ipv6))
+             (fake.emit-tree! "pppoe.link6" {:state :down :pppd-pid pid})
+             (t.is= nil (published :ipv6)))))
+
+(test "kernel mode without kernel PPPoE: failed, the reason names it, no restart loop"
+      #(do (setup true)
+           (fake.line! (last-pppd) :stdout "Failed to create PPPoE socket: Address family not supported by protocol")
+           (fake.exit! (last-pppd) {:code 1})
+           (t.is= :failed (state))
+           (t.is (: (published :reason) :find "no PPPoE support (CONFIG_PPPOE, pppoe.ko)" 1 true) (published :reason))
+           (t.is (: (published :reason) :find "--mode pty" 1 true))
+           (fake.advance! 300)
+           (t.is= 1 (length (pppds)))
+           (fake.netlink! (link "eth0" false))
+           (fake.netlink! (link "eth0" true))
+           (t.is= 2 (length (pppds)) "tried again after the carrier came back")
+           ;; pppox loaded without pppoe: pppd 2.4.9's words in the emulated router
+           (fake.line! (last-pppd) :stdout "Failed to create PPPoE socket: Protocol not supported")
+           (fake.exit! (last-pppd) {:code 8})
+           (t.is= :failed (state))
+           (t.is (: (published :reason) :find "no PPPoE support" 1 true))))
+
+(test "pty mode without PPP async, or without the pppoe program: the reason names it"
+      #(do (argv-of {:mode "pty"})
+           (fake.line! (last-pppd) :stdout "Couldn't set tty to PPP discipline: Invalid argument")
+           (fake.exit! (last-pppd) {:code 1})
+           (t.is (: (published :reason) :find "CONFIG_PPP_ASYNC" 1 true) (published :reason))
+           (argv-of {:mode "pty"})
+           (fake.line! (last-pppd) :stdout "sh: pppoe: not found")
+           (fake.exit! (last-pppd) {:code 8})
+           (t.is (: (published :reason) :find "the pppoe program (pppoe, rp-pppoe) is missing" 1 true) (published :reason))))
+
+(test "an ordinary pppd line is only logged; the next exit is an ordinary backoff"
+      #(do (setup true)
+           (fake.line! (last-pppd) :stdout "LCP: timeout sending Config-Requests")
+           (fake.exit! (last-pppd) {:code 8})
+           (t.is= :backoff (state))
+           (t.is (fake.logged? "LCP: timeout"))))
+
+(test "mode and arguments"
+      #(do (t.is= [nil "--mode must be kernel or pty, not user"] [(pppoe.parse-args ["eth0" "ppp0" "--mode" "user"])])
+           (let [(_ opts) (pppoe.parse-args ["eth0" "ppp0" "--ipv6" "--mode" "pty" "--ipv6-up" ""])]
+             (t.is= {:ipv6 true :mode "pty" :ipv6-up "" :extra []} opts))))
 
 (s:done)

@@ -7,11 +7,15 @@
 # established and a new call on it brings l2tp0 back. SIGKILL to the
 # router's xl2tpd: backoff 1 s, a new xl2tpd, tunnel and session back; killed
 # again after that: backoff 1 s again (an established tunnel reset it).
+# xl2tpd's control directory (/run/xl2tpd) and xl2tpd-control's
+# (/var/run/xl2tpd) are missing at start: the service makes them.
 # needs: upscript
 # timeout: 120
 
 L=l2tp-isp
-mkdir -p /run/xl2tpd /run/xl2tpd-isp /var/run/xl2tpd   # FIFOs; xl2tpd-control's replies
+mkdir -p /run/xl2tpd-isp   # the LNS's (not upd's) FIFO
+rm -rf /run/xl2tpd /var/run/xl2tpd
+[ ! -e /run/xl2tpd ] || fail "/run/xl2tpd exists before the test"
 ip addr add 192.168.100.2/24 dev eth0
 isp ip addr add 192.168.100.1/24 dev eth1
 isp sh -c 'xl2tpd -D -c /etc/xl2tpd/lns.conf -C /run/xl2tpd-isp/control -p /run/xl2tpd-isp/pid >/tmp/lns.log 2>&1 &'
@@ -83,6 +87,9 @@ kill_xl2tpd() {
 start_upd /tmp/services.fnl
 wait_for 20 "/run/upd/eth0/carrier = yes" is eth0/carrier yes
 established_and_up
+[ -p /run/xl2tpd/l2tp-control ] || fail "no control FIFO /run/xl2tpd/l2tp-control"
+[ -d /var/run/xl2tpd ] || fail "no /var/run/xl2tpd for xl2tpd-control's replies"
+info "the missing control directories were made; xl2tpd up"
 info "first session: l2tp0 $(ipv4_of l2tp0) peer $(peer_of l2tp0)"
 
 # The call alone: the router's pppd killed, the tunnel stays; a new call on it.

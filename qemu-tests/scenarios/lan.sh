@@ -1,5 +1,5 @@
-# lan: the lan service runs the router's dnsmasq (on a veth lan0,
-# 192.168.1.1) with upstream servers from the pppoe service's dns/N. Two
+# lan: the lan service runs the router's dnsmasq (on the veth lan0 that
+# /init makes, 192.168.1.1) with upstream servers from the pppoe service's dns/N. Two
 # resolvers at the ISP (dnsmasq on 10.53.0.1 and 10.53.0.2) answer probe.test
 # differently. The ISP first hands out 10.53.0.1 (ms-dns): the servers file
 # says so and nslookup against the router's dnsmasq gets .1's answer. The ISP
@@ -32,9 +32,8 @@ isp_dns_restart() {
 }
 isp_dns_restart 10.53.0.1 10.64.0.1 10.64.0.10
 
-ip link add lan0 type veth peer name lan0p || fail "cannot create the veth lan0"
+[ -e /sys/class/net/lan0 ] || fail "no veth lan0 (made by /init)"
 ip addr add 192.168.1.1/24 dev lan0
-ip link set lan0p up
 ip link set lan0 up
 
 cat > /tmp/services.fnl <<'FNL'

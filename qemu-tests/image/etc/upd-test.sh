@@ -77,15 +77,16 @@ client_pppd() {
   return 1
 }
 
-# start_upd: upd supervising /etc/upd/services.fnl (or $1), logging to /tmp/upd.log.
+# start_upd: upd supervising /etc/upd/wan.fnl (or $1), logging to /tmp/upd.log.
 start_upd() {
   [ -x /bin/upscript ] || fail "/bin/upscript is missing from the image"
-  setsid upd run --config "${1:-/etc/upd/services.fnl}" >/tmp/upd.log 2>&1 &
+  setsid upd run --config "${1:-/etc/upd/wan.fnl}" >>/tmp/upd.log 2>&1 &
   echo $! > /run/upd-run.pid
 }
 
-# upd_up [CONFIG]: starts upd and waits for the router's normal state:
-# eth0 carrier published, PPPoE up with its addresses, ppp0 configured.
+# upd_up [CONFIG]: starts upd (default: the WAN alone, /etc/upd/wan.fnl) and
+# waits for the router's normal state: eth0 carrier published, PPPoE up with
+# its addresses, ppp0 configured.
 upd_up() {
   start_upd "$@"
   wait_for 20 "/run/upd/eth0/carrier = yes" is eth0/carrier yes
@@ -123,4 +124,45 @@ upscript_pids() {
   for d in /proc/[0-9]*; do
     [ "$(readlink "$d/exe" 2>/dev/null)" = /bin/upscript ] && echo "${d#/proc/}"
   done
+}
+
+# The LAN host (a namespace behind lan0; its interface is eth0).
+lanhost() { nsenter -t "$(cat /run/lanhost.pid)" -n "$@"; }
+lanhost_ipv4() { lanhost ip -4 addr show dev eth0 | sed -n 's/.*inet \([0-9.]*\).*/\1/p' | head -n1; }
+# lanhost_ipv6 PREFIX: the LAN host's global address in PREFIX (e.g. 2001:db8:1200:),
+# not deprecated unless $2 = any.
+lanhost_ipv6() {
+  lanhost ip -6 addr show dev eth0 | grep "inet6 $1" | { [ "${2:-}" = any ] && cat || grep -v deprecated; } |
+    sed -n 's/.*inet6 \([0-9a-f:]*\).*/\1/p' | head -n1
+}
+lanhost_deprecated() { lanhost ip -6 addr show dev eth0 | grep "inet6 $1" | grep -q deprecated; }
+# lanhost_lifetimes PREFIX: "VALID PREFERRED" of its address there (seconds or forever).
+lanhost_lifetimes() {
+  lanhost ip -6 addr show dev eth0 | grep -A1 "inet6 $1" | sed -n 's/.*valid_lft \([^ ]*\) preferred_lft \([^ ]*\).*/\1 \2/p' | head -n1
+}
+lanhost_ping4() { lanhost ping -c 1 -W 2 "${1:-198.51.100.1}" >/dev/null 2>&1; }
+lanhost_ping6() { lanhost ping6 -c 1 -W 2 "${1:-2001:db8:ffff::1}" >/dev/null 2>&1; }
+
+# router_up: the whole chain (/etc/upd/services.fnl) with the LAN host
+# asking for IPv4; waits for PPPoE up and the delegated prefix on lan0.
+# Sets UP_MS (pppoe up after eth0's carrier) and BOOT_MS (since boot, at the end).
+router_up() {
+  isp-delegate
+  start_upd /etc/upd/services.fnl
+  lanhost udhcpc -b -T 1 -t 30 -A 1 -i eth0 -s /etc/lanhost-udhcpc >/dev/null 2>&1
+  wait_for 20 "/run/upd/eth0/carrier = yes" is eth0/carrier yes
+  wait_for 40 "/run/upd/pppoe/state = up" is pppoe/state up
+  UP_MS=$WAITED_MS
+  wait_for 30 "odhcp6c-wan/ra_prefixes/1 published" '[ -n "$(val odhcp6c-wan/ra_prefixes/1/prefix)" ]'
+  wait_for 20 "lan/addresses/1 published" '[ -n "$(val lan/addresses/1/address)" ]'
+  BOOT_MS=$(now_ms)
+}
+
+# upd_pppds: how many client pppds (on eth0, either mode) run.
+upd_pppds() {
+  _n=0
+  for p in $(pids_of pppd); do
+    tr '\0' ' ' < "/proc/$p/cmdline" | grep -q 'eth0' && _n=$((_n + 1))
+  done
+  echo $_n
 }
