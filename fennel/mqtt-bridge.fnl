@@ -92,14 +92,22 @@
                    (tset s.waiting name true)
                    (upd.after 1 #(when (. s.waiting name) (tset s.waiting name nil) (schedule! s)))))))))
 
+(fn copy [tree] (collect [k v (pairs tree)] (values k (if (= (type v) :table) (copy v) v))))
+
+(var refuse! nil)
+
 (fn publish-remote! [s name tree]
   ;; Only a changed tree: the set/ messages come again at each connection.
+  ;; A tree upd refuses (over its limits: 4096 entries, 1 MiB) is not kept:
+  ;; the last one published stays, and later messages apply to that.
   (let [lines (icollect [t v (pairs (leaves tree "" {}))] (.. t "=" v))
         text (table.concat (doto lines table.sort) "\n")]
     (when (not= text (. s.remote-text name))
       (case (upd.publish name tree {:private true})
-        (nil msg) (upd.log :err msg)
-        _ (tset s.remote-text name text)))))
+        (nil msg) (do (tset s.incoming name (copy (or (. s.remote-good name) {})))
+                      (refuse! s (.. s.prefix "set/" name) msg))
+        _ (do (tset s.remote-text name text)
+              (tset s.remote-good name (copy tree)))))))
 
 (set schedule!
      (fn [s]
@@ -113,10 +121,10 @@
 
 ;;; In: set/ messages -> trees
 
-(fn refuse! [s topic why]
+(set refuse! (fn [s topic why]
   (set s.refused (+ s.refused 1))
   (upd.log :warn (.. "refused " topic ": " why))
-  (schedule! s))
+  (schedule! s)))
 
 (fn apply-set! [tree parts value]
   "Sets (or, value nil, removes) tree[parts...]; nil, msg on a conflict. A
@@ -217,7 +225,8 @@
   (let [name (or opts.name (upd.service-name "mqtt-bridge"))
         s {: opts : name :id opts.id :prefix (.. "upd/" opts.id "/") :status (.. "upd/" opts.id "/status")
            :state :connecting :refused 0 :want {} :sent {} :dirty {} :topics {} :subs {}
-           :inflight {} :incoming {} :remote-dirty {} :remote-seen {} :remote-text {} :waiting {}}]
+           :inflight {} :incoming {} :remote-dirty {} :remote-seen {} :remote-text {} :remote-good {}
+           :waiting {}}]
     (set s.incoming (collect [svc (pairs opts.set)] (values svc {})))
     (set s.c (client.new {:broker opts.broker :id (.. "upd-" opts.id) :keepalive opts.keepalive
                           :ca opts.ca :cert opts.cert :key opts.key :openssl opts.openssl

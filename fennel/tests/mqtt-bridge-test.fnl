@@ -260,6 +260,30 @@
              (t.is= nil (. fake.published :firewall))
              (t.is= nil (. fake.published :ssh-keys) "nothing valid came: no tree")))
 
+(s:test "set/: a key upd refuses (. or ..) is refused; a tree upd will not publish is not kept"
+        #(do (start)
+             (connect! [["upd/r1/set/ssh-keys/admin" key]])
+             (send! (h.publish "upd/r1/set/ssh-keys/.." "x" false))
+             (send! (h.publish "upd/r1/set/ssh-keys/a/./b" "x" false))
+             (fake.advance! 0)
+             (t.is (fake.logged? "refused upd/r1/set/ssh%-keys/%.%.: bad key path"))
+             (t.is (fake.logged? "refused upd/r1/set/ssh%-keys/a/%./b: bad key path"))
+             (t.is= {:admin key} (. fake.published :ssh-keys))
+             (let [publish fake.publish]
+               ;; as upd past its limits (4096 entries, 1 MiB of values)
+               (set fake.publish (fn [name tree ?opts]
+                                   (if (and (= name :ssh-keys) tree.flood) (values nil "tree has more than 4096 entries")
+                                       (publish name tree ?opts))))
+               (send! (h.publish "upd/r1/set/ssh-keys/flood" "x" false))
+               (fake.advance! 0)
+               (t.is (fake.logged? "refused upd/r1/set/ssh%-keys: tree has more than 4096 entries"))
+               (send! (h.publish "upd/r1/set/ssh-keys/bob" "b" false))
+               (fake.advance! 0)
+               (set fake.publish publish))
+             (t.is= {:admin key :bob "b"} (. fake.published :ssh-keys)
+                    "the refused value was dropped; the next message still applies")
+             (t.is= 3 (pub :refused))))
+
 (s:test "set/: no message ever, no tree (a boot never empties keys); all removed while away: empty"
         #(do (start)
              (connect!)

@@ -75,9 +75,10 @@
              (t.is= "malformed PUBLISH" (select 2 (mqtt.feed (mqtt.decoder) "\52\3\0\1a")) "QoS 2")
              (t.is= "unexpected packet type 1" (select 2 (mqtt.feed (mqtt.decoder) "\16\0")))))
 
-(s:test "topic levels are upd keys: no / + # or control bytes"
+(s:test "topic levels are upd keys: no / + # or control bytes, not . or .."
         #(do (t.is (mqtt.topic-level? "odhcp6c-wan.dhcp"))
-             (each [_ bad (ipairs ["" "a/b" "+" "#" "a b" "x\0" (string.rep "a" 256)])]
+             (t.is (mqtt.topic-level? ".a"))
+             (each [_ bad (ipairs ["" "a/b" "+" "#" "a b" "x\0" "." ".." (string.rep "a" 256)])]
                (t.is (not (mqtt.topic-level? bad)) bad))))
 
 (s:done)

@@ -145,8 +145,10 @@
 ;;; Topics
 
 (fn topic-level? [s]
-  "A name usable as one topic level and as an upd key: no / + # or NUL."
-  (and (= (type s) :string) (not= s "") (<= (length s) 255) (= nil (s:find "[^%w._:%-]"))))
+  "A name usable as one topic level and as an upd key: no / + # or NUL, not
+  . or .. (upd refuses those keys: a tree holding one could not be published)."
+  (and (= (type s) :string) (not= s "") (not= s ".") (not= s "..") (<= (length s) 255)
+       (= nil (s:find "[^%w._:%-]"))))
 
 {: connect : publish : puback : subscribe : unsubscribe : pingreq : disconnect
  : connack-reasons : decoder : feed : varint : topic-level?}
