@@ -73,10 +73,13 @@
     (tset s.topics name (when tree new))
     (schedule! s)))
 
+(fn private? [name]
+  ;; `.<name>/` is 0700 for a private tree (docs/state-tree.md)
+  (case (upd.mode (.. (upd.root) "/." name)) mode (= 0 (% mode 64))))
+
 (fn bridged? [s name]
   (if s.opts.services (= true (. s.opts.services name))
-      (and (not= name s.name) (not (. s.opts.set name))
-           (not (and upd.private? (upd.private? name))))))
+      (and (not= name s.name) (not (. s.opts.set name)) (not (private? name)))))
 
 (fn rescan! [s]
   (each [_ name (ipairs (or (upd.list) []))]
@@ -280,6 +283,9 @@
               (set err (.. "--services: bad service name " n))))))
     (when (and (not err) (not opts.id))
       (set opts.id (read-first-line "/proc/sys/kernel/hostname")))
+    (each [_ [flag key] (ipairs [["--password-file" :password-file] ["--key" :key]])]
+      (when (and (not err) (. opts key))
+        (case (client.secret-file (. opts key)) msg (set err (.. flag ": " msg)))))
     (when (and (not err) opts.password-file)
       (case (read-first-line opts.password-file)
         pw (set opts.password pw)

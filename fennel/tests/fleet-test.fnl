@@ -37,6 +37,7 @@
                                   (when p.retain (tset retained p.topic p.payload))
                                   (when (accumulate [m false _ f (ipairs (or rec.subs []))] (or m (matches? f p.topic)))
                                     (h.send! rec.pid (h.publish p.topic p.payload false)))))
+                   :pingreq (h.send! rec.pid "\208\0")
                    :disconnect (fake.exit! rec {:code 0})))))
            (fake.advance! 0.5))
          true)))
@@ -111,6 +112,30 @@
              (let [(code _ err) (run (with-b "set" "r1" "ssh-keys/alice" "k"))]
                (t.is= 1 code)
                (t.is (err:find "the broker did not deliver it back (does its ACL let you write set/?)" 1 true) err))))
+
+(s:test "watch: a line per message as it comes, a removed value as (gone)"
+        #(do (h.reset!)
+             (broker! {"upd/r2/status" "offline" "upd/r2/pppoe/state" "backoff" "upd/r2/gone/x" ""
+                       "upd/r1/status" "online"})
+             (let [(code out err) (run (with-b "watch" "r2"))
+                   lines (doto (icollect [l (out:gmatch "[^\n]+")] l) table.sort)]
+               (t.is= 0 code err)
+               (t.is= ["12:00:00 r2 gone/x (gone)" "12:00:00 r2 pppoe/state backoff" "12:00:00 r2 status offline"]
+                      lines "r2's topics only")
+               (t.is= "upd/r2/#" (. fake.spawns 1 :subs 1) "subscribed to r2's")
+               (let [(code _ err) (run (with-b "watch" "a/b"))] (t.is= 2 code) (t.is (err:find "bad arguments" 1 true))))))
+
+(s:test "credentials: a password file unreadable or readable by others is refused"
+        #(do (h.reset!)
+             (set h.modes {"/op.pw" 420})
+             (let [(code _ err) (run (with-b "status" "--user" "op" "--password-file" "/op.pw"))]
+               (t.is= 2 code) (t.is (err:find "--password-file: /op.pw is readable by others (mode 644)" 1 true) err))
+             (set h.modes {"op.key" 420})
+             (let [(code _ err) (run (with-b "status"))]
+               (t.is= 2 code) (t.is (err:find "--key: op.key is readable by others" 1 true) err))
+             (set h.modes {})
+             (let [(code _ err) (run (with-b "status" "--user" "op" "--password-file" "/nonexistent/pw"))]
+               (t.is= 2 code) (t.is (err:find "--password-file: /nonexistent/pw: No such file" 1 true) err))))
 
 (s:test "no broker: exit 1 with the transport's reason"
         #(do (h.reset!)

@@ -51,6 +51,17 @@
              (t.is= "bad broker URL \"mqtt://b\" (expected mqtts://HOST[:PORT])"
                     (select 2 (bridge.parse-args ["--broker" "mqtt://b" "--id" "r"])))
              (t.is= "unknown argument --bogus" (select 2 (bridge.parse-args ["--bogus"])))
+             (h.reset!)
+             (set h.modes {"/etc/pw" 420 "/etc/k.key" 436})
+             (t.is= "--password-file: /etc/pw is readable by others (mode 644): chmod o-r it"
+                    (select 2 (bridge.parse-args ["--broker" "mqtts://b" "--id" "r" "--user" "u"
+                                                  "--password-file" "/etc/pw"])))
+             (t.is= "--key: /etc/k.key is readable by others (mode 664): chmod o-r it"
+                    (select 2 (bridge.parse-args ["--broker" "mqtts://b" "--id" "r" "--cert" "c"
+                                                  "--key" "/etc/k.key"])))
+             (set h.modes {"/etc/k.key" 416})
+             (t.is (bridge.parse-args ["--broker" "mqtts://b" "--id" "r" "--cert" "c" "--key" "/etc/k.key"])
+                   "0640 (a group of its own) is fine")
              (let [o (bridge.parse-args ["--broker" "mqtts://b:1883" "--id" "r" "--services" "eth0,pppoe"
                                          "--set" "ssh-keys" "--set" "wifi"])]
                (t.is= {:eth0 true :pppoe true} o.services)

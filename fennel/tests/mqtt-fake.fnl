@@ -1,5 +1,5 @@
 ;; For the MQTT tests: tests/fake-upd.fnl plus what a transport process needs
-;; (upd.write recorded per process, upd.private?), a parser of the packets a
+;; (upd.write recorded per process, upd.mode), a parser of the packets a
 ;; client writes, and the bytes a broker would send.
 (local fake (require :tests.fake-upd))
 (local mqtt (require :upd.mqtt))
@@ -21,7 +21,14 @@
                       (when h.pipe-room (set h.pipe-room (- h.pipe-room n)))
                       (tset h.written handle.pid (.. (or (. h.written handle.pid) "") (data:sub 1 n)))
                       n)))
-  (set fake.private? (fn [name] (if (. h.private name) true (. fake.published name) false nil)))
+  ;; upd.mode: a tree's `.<name>/` (0700 when h.private names it), else a
+  ;; file of h.modes (default 0600, a credentials file as it should be).
+  (set h.modes {})
+  (set fake.mode (fn [path]
+                   (let [name (path:match "^/fake/run/upd/%.(.+)$")]
+                     (if name (if (. h.private name) 448 (. fake.published name) 493
+                                  (values nil (.. path ": No such file or directory")))
+                         (or (. h.modes path) 384)))))
   ;; As upd.subscribe: the handler runs soon after with a tree that exists.
   (let [subscribe fake.subscribe]
     (set fake.subscribe (fn [name handler]

@@ -31,6 +31,13 @@
             (table.insert pos a)))
       (set i (+ i 1)))
     (set opts.timeout (tonumber opts.timeout))
+    (each [_ [flag key] (ipairs [["--password-file" :password-file] ["--key" :key]])]
+      (when (and (not err) (. opts key))
+        (case (client.secret-file (. opts key)) msg (set err (.. flag ": " msg)))))
+    (when (and (not err) opts.password-file)
+      (case (io.open opts.password-file)
+        f (do (set opts.password (or (f:read :*l) "")) (f:close))
+        (nil msg) (set err (.. "--password-file: " msg))))
     (if err (values nil err)
         (not opts.broker) (values nil "--broker is required")
         (not opts.timeout) (values nil "--timeout must be a number")
@@ -43,10 +50,7 @@
   (let [id (.. "upd-fleet-" (case (io.open "/proc/self/stat")
                                f (let [pid (: (f:read :*l) :match "^%d+")] (f:close) pid)
                                _ (os.time)))
-        marker (.. "upd-fleet/" id)
-        password (when opts.password-file
-                   (case (io.open opts.password-file)
-                     f (let [l (f:read :*l)] (f:close) l)))]
+        marker (.. "upd-fleet/" id)]
     (var (code c timer) (values nil nil nil))
     (fn finish [n]
       (when (= nil code)
@@ -54,7 +58,7 @@
         (when timer (upd.cancel timer))
         (c:stop)))
     (set c (client.new {:broker opts.broker :id id :ca opts.ca :cert opts.cert :key opts.key
-                        :user opts.user :password password :openssl opts.openssl :keepalive 30
+                        :user opts.user :password opts.password :openssl opts.openssl :keepalive 30
                         :on-connect #(c:batch #(do (c:subscribe filters 1)
                                                    (c:subscribe [marker] 1)
                                                    (c:publish marker "sync" 1 false)))

@@ -42,6 +42,14 @@
       (when v (table.insert argv flag) (table.insert argv v)))
     argv))
 
+(fn secret-file [path]
+  "nil, or why the file PATH must not hold a secret (a password, a private
+  key): unreadable, or readable by others (mode o+r)."
+  (case (upd.mode path)
+    (nil msg) msg
+    (where mode (>= (% mode 8) 4))
+    (string.format "%s is readable by others (mode %03o): chmod o-r it" path mode)))
+
 (local Client {})
 (set Client.__index Client)
 
@@ -201,4 +209,4 @@
                                :on-wake #(start! c)})))
     c))
 
-{: new : parse-broker : transport-argv}
+{: new : parse-broker : transport-argv : secret-file}

@@ -1,5 +1,5 @@
 //! Lua bindings for the state tree (docs/api.md "Publishing state"):
-//! `publish`, `withdraw`, `read`, `list`, `root`, `private?`, `write-file`.
+//! `publish`, `withdraw`, `read`, `list`, `root`, `mode`, `write-file`.
 //! Expected failures (bad key, oversize value, disk full, a refused path)
 //! return `nil, msg`; wrong argument types raise.
 use std::collections::BTreeMap;
@@ -100,19 +100,23 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                 binding!(|lua, ()| lua.create_string(tree::root().as_os_str().as_bytes())),
             ),
             (
-                "private?",
-                binding!(|_, name: LuaString| {
-                    // `.<name>/` is 0700 when the tree was published private.
-                    let b = name.as_bytes();
-                    let mut dot = tree::root().as_os_str().as_bytes().to_vec();
-                    dot.extend_from_slice(b"/.");
-                    dot.extend_from_slice(&b);
-                    let found =
-                        crate::sys::fs::cstr(&dot).and_then(|p| crate::sys::fs::stat_path(&p));
-                    Ok(match (key::validate_name(&b), found) {
-                        (Ok(()), Ok(m)) => Value::Boolean(m.perm & 0o077 == 0),
-                        _ => Value::Nil,
-                    })
+                "mode",
+                // The permission bits of a file (following symlinks): enough
+                // to tell a private tree (`.<name>/` is 0700) or a
+                // credentials file readable by others.
+                binding!(|lua, path: LuaString| {
+                    let p = path.as_bytes();
+                    match crate::sys::fs::cstr(&p).and_then(|c| crate::sys::fs::stat_path(&c)) {
+                        Ok(m) => Ok((Value::Integer(m.perm as i64), Value::Nil)),
+                        Err(e) => failed(
+                            lua,
+                            format!(
+                                "{}: {}",
+                                String::from_utf8_lossy(&p),
+                                crate::sys::proc::error_text(&e)
+                            ),
+                        ),
+                    }
                 }),
             ),
             (
@@ -380,8 +384,10 @@ mod tests {
                 assert(core.read("eth0") == nil)
                 assert(core.publish("eth0", {mtu = 1500, addresses = {{address = "10.0.0.1"}}}) == true)
                 assert(core.publish("lan", {state = "up"}, {private = true}) == true)
-                assert(core["private?"]("lan") == true and core["private?"]("eth0") == false)
-                assert(core["private?"]("nothing") == nil)
+                local root = core.root()
+                assert(core.mode(root .. "/.lan") == 448 and core.mode(root .. "/.eth0") == 493)
+                local none, msg = core.mode(root .. "/.nothing")
+                assert(none == nil and msg == root .. "/.nothing: No such file or directory", msg)
                 local t = core.read("eth0")
                 assert(t.mtu == "1500" and t.addresses[1].address == "10.0.0.1")
                 assert(core.read("eth0", "addresses/1/address") == "10.0.0.1")

@@ -22,7 +22,7 @@ ROOT1=$T/root1 ROOT2=$T/root2
 mkdir -p "$ROOT1" "$ROOT2"
 printf 'state=running\n' | UPD_ROOT=$ROOT1 upd publish eth0
 printf 'state=running\n' | UPD_ROOT=$ROOT2 upd publish eth0
-printf 'r2secret\n' > "$T/r2.password"
+(umask 077; printf 'r2secret\n' > "$T/r2.password")
 bridge() {  # bridge ROOT LOG ARGS...: an mqtt-bridge in the routers' namespace
     local root=$1 log=$2; shift 2
     UPD_ROOT=$root UPD_SERVICE=mqtt-bridge in_r "$UPSCRIPT" -m mqtt-bridge --keepalive 5 --max-backoff 2 "$@" \
@@ -76,11 +76,18 @@ sleep 3
 retained_is 'upd/r2/eth0/#' "upd/r2/eth0/state running" && pass mqtt-acl-id-is-the-certificate \
     || fail mqtt-acl-id-is-the-certificate "$(retained 'upd/r2/#' | tr '\n' ' ')"
 
+# A password file anyone on the router can read is refused, in one line.
+printf 'r2secret\n' > "$T/open.password"; chmod 644 "$T/open.password"
+out=$(UPD_ROOT=$T/root2 "$UPSCRIPT" -m mqtt-bridge --broker "mqtts://$BROKER_IP:$PASS_PORT" --id r2 \
+        --ca "$TLS/ca.pem" --user r2 --password-file "$T/open.password" 2>&1); code=$?
+[ $code = 100 ] && [ "$(printf '%s\n' "$out" | head -n1)" = "mqtt-bridge: --password-file: $T/open.password is readable by others (mode 644): chmod o-r it" ] \
+    && pass mqtt-acl-open-password-file-refused || fail mqtt-acl-open-password-file-refused "exit $code: $out"
+
 # The broker is verified; the password checked.
 mkdir -p "$T/root4"
 bridge "$T/root4" rogue.log --broker "mqtts://$BROKER_IP:$CERT_PORT" --id r1 --ca "$TLS/rogue.pem" \
     --cert "$TLS/r1.pem" --key "$TLS/r1.key"
-printf 'r2wrong\n' > "$T/wrong.password"
+(umask 077; printf 'r2wrong\n' > "$T/wrong.password")
 bridge "$T/root4" wrongpw.log --broker "mqtts://$BROKER_IP:$PASS_PORT" --id r2 --ca "$TLS/ca.pem" \
     --user r2 --password-file "$T/wrong.password" --name bridge-wrongpw
 UPD_ROOT=$T/root4 UPD_SERVICE=bridge-wrongname in_b "$UPSCRIPT" -m mqtt-bridge --broker "mqtts://127.0.0.2:$CERT_PORT" \
