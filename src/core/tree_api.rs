@@ -107,7 +107,7 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                 binding!(|lua, path: LuaString| {
                     let p = path.as_bytes();
                     match crate::sys::fs::cstr(&p).and_then(|c| crate::sys::fs::stat_path(&c)) {
-                        Ok(m) => Ok((Value::Integer(m.perm as i64), Value::Nil)),
+                        Ok(m) => Ok((Value::Number(f64::from(m.perm)), Value::Nil)),
                         Err(e) => failed(
                             lua,
                             format!(
