@@ -126,7 +126,8 @@
 
 (set refuse! (fn [s topic why]
   (set s.refused (+ s.refused 1))
-  (upd.log :warn (.. "refused " topic ": " why))
+  ;; one line: a topic is the broker's bytes, control characters included
+  (upd.log :warn (.. "refused " (pick-values 1 (topic:gsub "%c" "?")) ": " why))
   (schedule! s)))
 
 (fn apply-set! [tree parts value]
