@@ -743,7 +743,9 @@ fn inherited_output_goes_straight_to_our_own_and_exit_is_reported() {
     );
     assert!(out.contains("exit 3\n"), "{out}");
     assert!(
-        out.contains("false\tspec.output must be \"lines\" or \"inherit\", not \"bogus\""),
+        out.contains(
+            "false\tspec.output must be \"lines\", \"bytes\" or \"inherit\", not \"bogus\""
+        ),
         "{out}"
     );
 }
