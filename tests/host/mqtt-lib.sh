@@ -17,11 +17,22 @@ mqtt_cleanup() {
     for p in $MQTT_PIDS $BROKER_PID; do
         wait_for 3 gone "$p" || kill -KILL "$p" 2>/dev/null
     done
+    # Whatever is still in this run's namespaces (ours only: their names
+    # carry our pid) ends too: deleting a namespace does not end its processes.
+    for ns in "$NS_R" "$NS_B"; do
+        left=$(ip netns pids "$ns" 2>/dev/null)
+        [ -n "$left" ] || continue
+        kill $left 2>/dev/null
+        for p in $left; do wait_for 3 gone "$p" || kill -KILL "$p" 2>/dev/null; done
+    done
     ip netns del "$NS_R" 2>/dev/null
     ip netns del "$NS_B" 2>/dev/null
 }
 trap 'mqtt_cleanup; cleanup' EXIT
 
+# In the foreground only: `in_b CMD &` would give $! of a subshell, not of
+# CMD (killing it leaves CMD running). In the background, write
+# `ip netns exec "$NS_B" CMD &`: ip execs CMD, so $! is CMD's pid.
 in_b() { ip netns exec "$NS_B" "$@"; }
 in_r() { ip netns exec "$NS_R" "$@"; }
 
@@ -87,7 +98,7 @@ mqtt_broker_config() {
 }
 
 mqtt_broker_start() {
-    in_b mosquitto -c "$T/mosquitto.conf" >>"$T/mosquitto.out" 2>&1 &
+    ip netns exec "$NS_B" mosquitto -c "$T/mosquitto.conf" >>"$T/mosquitto.out" 2>&1 &
     BROKER_PID=$!
     # ready once it answers a subscription
     wait_for 10 in_b mosquitto_sub -h 127.0.0.1 -p "$CERT_PORT" --cafile "$TLS/ca.pem" \
@@ -117,6 +128,8 @@ mqtt_acl() {
 # op_sub ARGS...: mosquitto_sub; op_pub ARGS...: mosquitto_pub.
 op_sub() { in_b mosquitto_sub -h localhost -p "$CERT_PORT" --cafile "$TLS/ca.pem" \
                --cert "$TLS/operator.pem" --key "$TLS/operator.key" "$@"; }
+op_sub_bg() { ip netns exec "$NS_B" mosquitto_sub -h localhost -p "$CERT_PORT" --cafile "$TLS/ca.pem" \
+                  --cert "$TLS/operator.pem" --key "$TLS/operator.key" "$@" & }
 op_pub() { in_b mosquitto_pub -h localhost -p "$CERT_PORT" --cafile "$TLS/ca.pem" \
                --cert "$TLS/operator.pem" --key "$TLS/operator.key" "$@"; }
 fleet() { in_b "$UPSCRIPT" upd fleet "$@" --broker "mqtts://localhost:$CERT_PORT" --ca "$TLS/ca.pem" \

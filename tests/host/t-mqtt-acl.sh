@@ -25,7 +25,7 @@ printf 'state=running\n' | UPD_ROOT=$ROOT2 upd publish eth0
 (umask 077; printf 'r2secret\n' > "$T/r2.password")
 bridge() {  # bridge ROOT LOG ARGS...: an mqtt-bridge in the routers' namespace
     local root=$1 log=$2; shift 2
-    UPD_ROOT=$root UPD_SERVICE=mqtt-bridge in_r "$UPSCRIPT" -m mqtt-bridge --keepalive 5 --max-backoff 2 "$@" \
+    UPD_ROOT=$root UPD_SERVICE=mqtt-bridge ip netns exec "$NS_R" "$UPSCRIPT" -m mqtt-bridge --keepalive 5 --max-backoff 2 "$@" \
         >"$T/$log" 2>&1 &
     MQTT_PIDS="$MQTT_PIDS $!"
 }
@@ -90,7 +90,7 @@ bridge "$T/root4" rogue.log --broker "mqtts://$BROKER_IP:$CERT_PORT" --id r1 --c
 (umask 077; printf 'r2wrong\n' > "$T/wrong.password")
 bridge "$T/root4" wrongpw.log --broker "mqtts://$BROKER_IP:$PASS_PORT" --id r2 --ca "$TLS/ca.pem" \
     --user r2 --password-file "$T/wrong.password" --name bridge-wrongpw
-UPD_ROOT=$T/root4 UPD_SERVICE=bridge-wrongname in_b "$UPSCRIPT" -m mqtt-bridge --broker "mqtts://127.0.0.2:$CERT_PORT" \
+UPD_ROOT=$T/root4 UPD_SERVICE=bridge-wrongname ip netns exec "$NS_B" "$UPSCRIPT" -m mqtt-bridge --broker "mqtts://127.0.0.2:$CERT_PORT" \
     --id r1 --ca "$TLS/ca.pem" --cert "$TLS/r1.pem" --key "$TLS/r1.key" --name bridge-wrongname >"$T/wrongname.log" 2>&1 &
 MQTT_PIDS="$MQTT_PIDS $!"
 wait_for 10 grep -q 'certificate verify failed\|verify error' "$T/rogue.log" && pass mqtt-acl-broker-verified-ca \

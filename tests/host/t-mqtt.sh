@@ -25,11 +25,11 @@ cat > "$T/services.fnl" <<EOF
          "--keepalive" "2" "--max-backoff" "2" "--rescan" "1"]}
  {:name "authorized-keys" :script "authorized-keys" :args ["ssh-keys" "--path" "$T/authorized_keys"]}]
 EOF
-in_r "$UPSCRIPT" upd run --config "$T/services.fnl" >"$T/upd.out" 2>&1 &
+ip netns exec "$NS_R" "$UPSCRIPT" upd run --config "$T/services.fnl" >"$T/upd.out" 2>&1 &
 SUP_PID=$!
 wait_for 5 test -e "$UPD_ROOT/upd" || { fail mqtt-supervisor "upd run did not start: $(cat "$T/upd.out")"; exit 1; }
 
-op_sub -t 'upd/r1/#' -v > "$T/watch" 2>&1 &
+op_sub_bg -t 'upd/r1/#' -v > "$T/watch" 2>&1
 MQTT_PIDS="$MQTT_PIDS $!"
 
 wait_for 10 retained_is upd/r1/status "upd/r1/status online" && pass mqtt-online \
@@ -100,7 +100,7 @@ fi
 # Last will: the bridge killed (its transport dies with it) is offline at
 # once; the supervisor restarts it and it is online again.
 : > "$T/watch.status"
-op_sub -t upd/r1/status -v > "$T/watch.status" 2>&1 &
+op_sub_bg -t upd/r1/status -v > "$T/watch.status" 2>&1
 MQTT_PIDS="$MQTT_PIDS $!"
 sleep 0.5
 kill -KILL "$pid"
@@ -128,7 +128,14 @@ grep -q '^upd/r1/eth0/mtu 1401$' "$T/watch" && fail mqtt-cut-no-queue "1401 was 
 
 # Broker restart (its retained messages persist): meanwhile a value changes
 # and a tree goes; the broker ends with the latest state.
+old_broker=$BROKER_PID
 mqtt_broker_stop
+# The broker is really down (a test that kept it running would pass vacuously).
+if gone "$old_broker" && ! op_sub -t upd-fleet/probe -W 1 -E >/dev/null 2>&1; then
+    pass mqtt-broker-down
+else
+    fail mqtt-broker-down "the broker (pid $old_broker) still answers"
+fi
 printf 'state=running\nmtu=9000\n' | upd publish eth0
 upd withdraw late
 mqtt_broker_start || fail mqtt-broker-restart "mosquitto did not start again: $(tail -3 "$T/mosquitto.out" "$T/mosquitto.log")"
