@@ -799,7 +799,28 @@ fn inherited_output_goes_straight_to_our_own_and_exit_is_reported() {
     );
     assert!(out.contains("exit 3\n"), "{out}");
     assert!(
-        out.contains("false\tspec.output must be \"lines\" or \"inherit\", not \"bogus\""),
+        out.contains(
+            "false\tspec.output must be \"lines\", \"bytes\" or \"inherit\", not \"bogus\""
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn input_pipe_and_stdout_bytes() {
+    let (out, _) = run("input.lua", &[]);
+    for want in [
+        "wrote true",
+        "no-pipe nil write: no input pipe (spawn it with :input true)",
+        "bad-output false",
+        "full-pipe short true total<=1MiB true",
+        "after-exit nil write: the process has exited",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    assert!(out.contains("echoed true in "), "{out}");
+    assert!(
+        out.contains(r#"spec.output must be "lines", "bytes" or "inherit", not "words""#),
         "{out}"
     );
 }

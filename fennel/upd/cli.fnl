@@ -24,6 +24,7 @@
   publish [--private] SERVICE   replace a tree with `path=value` lines from stdin
   withdraw SERVICE          remove a published tree (e.g. from an s6 finish script)
   start|stop|restart NAME   control a supervised service
+  fleet status|show|watch|set --broker URL ...   routers through an MQTT broker (upd fleet help)
   help                      this text
 Exit codes: 0 ok, 1 not found or failed, 2 usage.
 ")
@@ -573,6 +574,7 @@ changes (a first call may have none), every key of the tree is new."
             :publish (cmd-publish upd sys args)
             :withdraw (cmd-withdraw upd sys args)
             :watch (cmd-watch upd sys args)
+            :fleet ((. (require :upd.fleet) :main) upd sys args)
             (where c (or (= c :start) (= c :stop) (= c :restart))) (cmd-control upd sys c args)
             _ (usage-error sys (.. "unknown command " cmd)))))))
 

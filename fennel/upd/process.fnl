@@ -4,6 +4,7 @@
 ;;   (process.new argv ?opts) -> p
 ;;     opts: :max-backoff (60) :initial-backoff (1) :healthy-after (nil: only
 ;;     aver-healthy resets) :env :cwd :user :group :on-line (fn [stream line])
+;;     :input :output (as upd.spawn's)
 ;;     :on-exit (fn [p status]) :on-wake (fn [p]) called when a backoff expires
 ;;     (so a reconcile loop runs again)
 ;;   (p:start)            -> handle, or nil+msg; never a second instance
@@ -51,7 +52,8 @@
       (let [u (upd)
             opts self.opts
             spec {:argv self.argv :env opts.env :cwd opts.cwd
-                  :user opts.user :group opts.group :on-line opts.on-line}
+                  :user opts.user :group opts.group :on-line opts.on-line
+                  :input opts.input :output opts.output}
             cell {}]
         (set spec.on-exit (fn [status] (on-exit self cell.handle status)))
         (case (u.spawn spec)

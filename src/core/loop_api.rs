@@ -92,6 +92,7 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                 "kill-orphans",
                 binding!(|lua, grace: f64| with_loop(lua, |lp| lp.kill_orphans(grace))),
             ),
+            ("write", binding!(write_input)),
             ("subscribe", binding!(subscribe)),
             ("unsubscribe", binding!(unsubscribe)),
             ("on-netlink", binding!(on_netlink)),
@@ -461,12 +462,14 @@ fn read_spec(spec: &Table) -> Result<Spec> {
         v => signal_arg(v)?,
     };
     s.notify = spec.get::<Option<bool>>("notify")?.unwrap_or(false);
-    s.inherit_output = match spec.get::<Option<String>>("output")?.as_deref() {
-        None | Some("lines") => false,
-        Some("inherit") => true,
+    s.input = spec.get::<Option<bool>>("input")?.unwrap_or(false);
+    match spec.get::<Option<String>>("output")?.as_deref() {
+        None | Some("lines") => {}
+        Some("inherit") => s.inherit_output = true,
+        Some("bytes") => s.stdout_bytes = true,
         Some(o) => {
             return Err(mlua::Error::runtime(format!(
-                "spawn: spec.output must be \"lines\" or \"inherit\", not \"{o}\""
+                "spawn: spec.output must be \"lines\", \"bytes\" or \"inherit\", not \"{o}\""
             )))
         }
     };
@@ -536,6 +539,19 @@ fn terminate(lua: &Lua, (h, timeout): (Value, Option<f64>)) -> Result<MultiValue
     })? {
         Ok(b) => ok(Value::Boolean(b)),
         Err(e) => nil_msg(lua, &format!("terminate: {e}; sent SIGKILL")),
+    }
+}
+
+/// `(write handle data)`: bytes taken by the child's stdin pipe (0 when it
+/// is full), or `nil, msg`.
+fn write_input(lua: &Lua, (h, data): (Value, Value)) -> Result<MultiValue> {
+    let serial = serial_of(lua, &h, "write")?;
+    let Value::String(data) = data else {
+        return Err(mlua::Error::runtime("write: data must be a string"));
+    };
+    match with_loop(lua, |lp| lp.write_input(serial, &data.as_bytes()))? {
+        Ok(n) => ok(number(n as u32)),
+        Err(msg) => nil_msg(lua, &format!("write: {msg}")),
     }
 }
 

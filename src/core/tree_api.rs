@@ -1,5 +1,5 @@
 //! Lua bindings for the state tree (docs/api.md "Publishing state"):
-//! `publish`, `withdraw`, `read`, `list`, `root`, `write-file`.
+//! `publish`, `withdraw`, `read`, `list`, `root`, `mode`, `write-file`.
 //! Expected failures (bad key, oversize value, disk full, a refused path)
 //! return `nil, msg`; wrong argument types raise.
 use std::collections::BTreeMap;
@@ -152,6 +152,26 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                     match tree::claim(&tree::root(), &name, uid, gid, private == Some(true)) {
                         Ok(()) => Ok((Value::Number(uid.into()), Value::Nil)),
                         Err(e) => failed(lua, e.0),
+                    }
+                }),
+            ),
+            (
+                "mode",
+                // The permission bits of a file (following symlinks): enough
+                // to tell a private tree (`.<name>/` is 0700) or a
+                // credentials file readable by others.
+                binding!(|lua, path: LuaString| {
+                    let p = path.as_bytes();
+                    match crate::sys::fs::cstr(&p).and_then(|c| crate::sys::fs::stat_path(&c)) {
+                        Ok(m) => Ok((Value::Number(f64::from(m.perm)), Value::Nil)),
+                        Err(e) => failed(
+                            lua,
+                            format!(
+                                "{}: {}",
+                                String::from_utf8_lossy(&p),
+                                crate::sys::proc::error_text(&e)
+                            ),
+                        ),
                     }
                 }),
             ),
@@ -483,6 +503,10 @@ mod tests {
                 assert(core.read("eth0") == nil)
                 assert(core.publish("eth0", {mtu = 1500, addresses = {{address = "10.0.0.1"}}}) == true)
                 assert(core.publish("lan", {state = "up"}, {private = true}) == true)
+                local root = core.root()
+                assert(core.mode(root .. "/.lan") == 448 and core.mode(root .. "/.eth0") == 493)
+                local none, msg = core.mode(root .. "/.nothing")
+                assert(none == nil and msg == root .. "/.nothing: No such file or directory", msg)
                 local t = core.read("eth0")
                 assert(t.mtu == "1500" and t.addresses[1].address == "10.0.0.1")
                 assert(core.read("eth0", "addresses/1/address") == "10.0.0.1")

@@ -338,6 +338,31 @@ impl Loop {
         }
     }
 
+    /// Writes to the child's stdin pipe without blocking: the number of
+    /// bytes taken (0 when the pipe is full), or why nothing can be.
+    pub fn write_input(&mut self, serial: u32, data: &[u8]) -> Result<usize, String> {
+        let Some(c) = self.children.iter_mut().find(|c| c.serial == serial) else {
+            return Err("the process has exited".into());
+        };
+        let Some(f) = c.input.as_mut() else {
+            return Err("no input pipe (spawn it with :input true)".into());
+        };
+        match std::io::Write::write(f, data) {
+            Ok(n) => Ok(n),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::Interrupted =>
+            {
+                Ok(0)
+            }
+            Err(e) => {
+                // EPIPE: it closed its stdin; nothing more will be read.
+                c.input = None;
+                Err(sys::error_text(&e))
+            }
+        }
+    }
+
     /// SIGTERM now, SIGKILL after `timeout` unless it was reaped by then.
     pub fn terminate(&mut self, serial: u32, timeout: f64) -> Result<bool, timer::Full> {
         let Some(c) = self.children.iter_mut().find(|c| c.serial == serial) else {

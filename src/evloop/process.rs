@@ -1,5 +1,6 @@
-//! Children: spawning (own process group, stdin /dev/null, stdout/stderr and
-//! an optional s6-style notification pipe), the table of live children, and
+//! Children: spawning (own process group, stdin /dev/null or a pipe we write,
+//! stdout/stderr and an optional s6-style notification pipe), the table of
+//! live children, and
 //! the small parsers it needs (/etc/passwd, /etc/group, /proc/PID/stat).
 use std::ffi::CString;
 use std::fs::File;
@@ -28,6 +29,11 @@ pub struct Spec {
     /// The child writes to our stdout and stderr instead of pipes we read:
     /// a supervisor spends nothing on a script that floods its output.
     pub inherit_output: bool,
+    /// Stdin is a pipe the script writes (`upd.write`), not /dev/null.
+    pub input: bool,
+    /// Stdout is handed over as read (`:output "bytes"`), not split into
+    /// lines: a child speaking a binary protocol.
+    pub stdout_bytes: bool,
     pub on_line: Option<u32>,
     pub on_exit: Option<u32>,
     pub on_ready: Option<u32>,
@@ -49,18 +55,20 @@ impl Stream {
     }
 }
 
-/// A pipe we read lines from.
+/// A pipe we read lines (or, `bytes`, chunks as read) from.
 pub struct Pipe {
     pub file: File,
     pub lines: LineBuf,
+    pub bytes: bool,
 }
 
 impl Pipe {
-    fn new(fd: OwnedFd) -> io::Result<Pipe> {
+    fn new(fd: OwnedFd, bytes: bool) -> io::Result<Pipe> {
         sys::set_nonblocking(fd.as_raw_fd())?;
         Ok(Pipe {
             file: File::from(fd),
             lines: LineBuf::default(),
+            bytes,
         })
     }
 
@@ -80,7 +88,11 @@ impl Pipe {
             }
             Ok(n) => {
                 *got += n;
-                self.lines.feed(&buf[..n], out);
+                if self.bytes {
+                    out(&buf[..n]);
+                } else {
+                    self.lines.feed(&buf[..n], out);
+                }
                 true
             }
             Err(e)
@@ -106,6 +118,8 @@ pub struct Child {
     pub out: Option<Pipe>,
     pub err: Option<Pipe>,
     pub notify: Option<File>,
+    /// The write end of its stdin (`Spec::input`), nonblocking.
+    pub input: Option<File>,
     pub on_line: Option<u32>,
     pub on_exit: Option<u32>,
     pub on_ready: Option<u32>,
@@ -195,6 +209,14 @@ pub fn spawn(spec: &Spec, serial: u32) -> Result<Child, SpawnError> {
         Some(child_env(&argv0, &set)?)
     };
     let null = File::open("/dev/null").map_err(os_err)?;
+    let input = if spec.input {
+        Some(sys::input_pipe().map_err(os_err)?)
+    } else {
+        None
+    };
+    let stdin = input
+        .as_ref()
+        .map_or(null.as_raw_fd(), |(r, _)| r.as_raw_fd());
     let pipes = if spec.inherit_output {
         None
     } else {
@@ -203,8 +225,8 @@ pub fn spawn(spec: &Spec, serial: u32) -> Result<Child, SpawnError> {
         Some(((out_r, out_w), (err_r, err_w)))
     };
     let stdio = match &pipes {
-        Some(((_, out_w), (_, err_w))) => [null.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()],
-        None => [null.as_raw_fd(), 1, 2],
+        Some(((_, out_w), (_, err_w))) => [stdin, out_w.as_raw_fd(), err_w.as_raw_fd()],
+        None => [stdin, 1, 2],
     };
     let argv_ptrs = pointers(&argv);
     let env_ptrs = env.as_deref().map(pointers);
@@ -230,13 +252,20 @@ pub fn spawn(spec: &Spec, serial: u32) -> Result<Child, SpawnError> {
     let (out, err) = match pipes {
         Some(((out_r, out_w), (err_r, err_w))) => {
             drop((out_w, err_w));
-            (Pipe::new(out_r).ok(), Pipe::new(err_r).ok())
+            (
+                Pipe::new(out_r, spec.stdout_bytes).ok(),
+                Pipe::new(err_r, false).ok(),
+            )
         }
         None => (None, None),
     };
     let notify = notify.map(|(r, w)| {
         drop(w);
         File::from(r)
+    });
+    let input = input.map(|(r, w)| {
+        drop(r);
+        File::from(w)
     });
     Ok(Child {
         serial,
@@ -245,6 +274,7 @@ pub fn spawn(spec: &Spec, serial: u32) -> Result<Child, SpawnError> {
         out,
         err,
         notify,
+        input,
         on_line: spec.on_line,
         on_exit: spec.on_exit,
         on_ready: spec.on_ready,

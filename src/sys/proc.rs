@@ -192,6 +192,14 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((r, w))
 }
 
+/// A close-on-exec pipe `(read, write)` for a child's stdin: the read end,
+/// the child's, blocks as programs expect; our write end does not.
+pub fn input_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = cloexec_pipe()?;
+    set_nonblocking(w.as_raw_fd())?;
+    Ok((r, w))
+}
+
 /// A close-on-exec pipe `(read, write)`, both ends blocking.
 fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
