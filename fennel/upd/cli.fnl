@@ -262,7 +262,7 @@ valid UTF-8 text is kept."
 
 (fn usage-error [sys msg]
   (sys.err (.. "upd: " msg "\n" usage))
-  2)
+  (. (require :upd.launcher) :usage-exit))
 
 (fn take-flag [args flag]
   "Removes every `flag` from args; true when it was there."

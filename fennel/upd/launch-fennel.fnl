@@ -4,7 +4,7 @@
 ;; its flags, compiling FILE or EXPR at start, --compile, and the REPL.
 
 (local unpack (or table.unpack _G.unpack))
-(local {: version : die : set-arg! : protect : read-file : lua-chunk} (require :upd.launcher))
+(local {: version : usage-exit : die : set-arg! : protect : read-file : lua-chunk} (require :upd.launcher))
 
 (local usage "Usage: upscript fennel.lua [FLAGS] [FILE [-e EXPR]] [ARGS...]
        upscript FILE.fnl|FILE.lua [ARGS...]
@@ -80,7 +80,7 @@ Fennel flags (after fennel.lua):
     (var done? false)
     (fn take []
       (set i (+ i 1))
-      (or (. words i) (die (.. "upscript: " (. words (- i 1)) " needs an argument"))))
+      (or (. words i) (die (.. "upscript: " (. words (- i 1)) " needs an argument") usage-exit)))
     (while (and (not done?) (<= i (length words)))
       (let [w (. words i)]
         (case w
@@ -96,7 +96,7 @@ Fennel flags (after fennel.lua):
           (where (or :--help :-h)) (set flags.help true)
           (where (or :--version :-v)) (set flags.version true)
           _ (if (and (= (w:sub 1 2) "--") (not= w "--"))
-                (die (.. "upscript: unknown flag " w " (try --help)"))
+                (die (.. "upscript: unknown flag " w " (try --help)") usage-exit)
                 (do
                   (set flags.file (if (= w "--") (. words (+ i 1)) w))
                   (when (= w "--") (set i (+ i 1)))

@@ -11,8 +11,11 @@
 
 (local unpack (or table.unpack _G.unpack))
 (local version "0.1.0")
+;; The one exit code for a usage error: upscript's own words, the `upd`
+;; console and every service (through upd.args) exit with it.
+(local usage-exit 2)
 
-(fn die [msg]
+(fn die [msg ?code]
   ;; Under `upd run` our stderr is the supervisor's own: every line of the
   ;; error names the service, as upd.log would.
   (let [service (os.getenv "UPD_SERVICE")
@@ -21,7 +24,7 @@
                 (pick-values 1 (: (.. service ": " msg) :gsub "\n" (.. "\n" service ": ")))
                 msg)]
     (io.stderr:write msg "\n"))
-  (os.exit 1))
+  (os.exit (or ?code 1)))
 
 (fn set-arg! [pre script args]
   "arg as lua and fennel set it: arg[0] the script, arg[1..] its arguments,
@@ -103,17 +106,18 @@
         (= first :upd) (upd-main exe rest)
         (= first :-m) (if (. words 2)
                           (module-main exe (. words 2) [(unpack words 3)])
-                          (die "upscript: -m needs a module name"))
+                          (die "upscript: -m needs a module name" usage-exit))
         (= first :-e) (if (. words 2)
                           (do (set-arg! exe "-e" [(unpack words 3)])
                               (protect (lua-chunk (. words 2) "=(command line)")
                                        (unpack words 3)))
-                          (die "upscript: -e needs a chunk"))
+                          (die "upscript: -e needs a chunk" usage-exit))
         (or (= first :--help) (= first :-h)) (fennel :help)
         (or (= first :--version) (= first :-v)) (do (print (.. "upscript " version " (" _VERSION ")")) 0)
         (first:match "%.lua$") (run-lua-file exe first rest)
         (first:match "%.fnl$") (fennel :fennel-main exe words)
         (die (.. "upscript: do not know how to run " first
-                 " (expected FILE.fnl, FILE.lua, fennel.lua, -m MODULE, -e CHUNK; try --help)")))))
+                 " (expected FILE.fnl, FILE.lua, fennel.lua, -m MODULE, -e CHUNK; try --help)")
+             usage-exit))))
 
-{: main : version : die : set-arg! : protect : read-file : lua-chunk}
+{: main : version : usage-exit : die : set-arg! : protect : read-file : lua-chunk}
