@@ -23,6 +23,7 @@
 ;; Publishes <name> (default "firewall"): state (waiting applying applied
 ;; failed), reason, backend, count, applies.
 (local upd (require :upd))
+(local args (require :upd.args))
 (local policy (require :upd.policy))
 (local blocklist (require :blocklist))
 
@@ -165,29 +166,17 @@
   (publish! s)
   s)
 
-(local usage "usage: firewall BLOCKLIST-SERVICE [--backend nft|iptables] [--work DIR] [--name NAME]")
+(local spec {:name "firewall"
+             :usage "firewall BLOCKLIST-SERVICE [--backend nft|iptables] [--work DIR] [--name NAME]"
+             :positional {:min 1 :max 1 :error "expected the name of one blocklist service"}
+             :options {:backend (args.one-of :nft :iptables) :work args.text :name args.text}})
 
-(fn parse-args [args]
-  (let [opts {} pos []]
-    (var (i err) (values 1 nil))
-    (while (and (<= i (length args)) (not err))
-      (let [a (. args i) v (. args (+ i 1))]
-        (if (. {"--backend" 1 "--work" 1 "--name" 1} a)
-            (if (= nil v) (set err (.. a " needs a value"))
-                (and (= a "--backend") (not (. {:nft 1 :iptables 1} v)))
-                (set err (.. "--backend must be nft or iptables, not " v))
-                (do (tset opts (a:sub 3) v) (set i (+ i 1))))
-            (a:match "^%-") (set err (.. "unknown option " a))
-            (table.insert pos a)))
-      (set i (+ i 1)))
-    (if err (values nil err)
-        (not= 1 (length pos)) (values nil "expected the name of one blocklist service")
-        (values (. pos 1) opts))))
+(fn parse-args [argv] (args.parse spec argv))
 
-(fn main [args]
-  (case (parse-args args)
-    (nil msg) (do (io.stderr:write (.. "firewall: " msg "\n" usage "\n")) (os.exit 100))
-    (service opts) (do (start! (new service opts)) (upd.run))))
+(fn main [argv]
+  (let [(service opts) (args.parse-or-exit spec argv)]
+    (start! (new service opts))
+    (upd.run)))
 
 
 {: main : new : start! : render-nft : render-iptables : parse-args}

@@ -26,6 +26,7 @@
 ;; async (pty mode), gives `failed` + reason and no retry until the carrier
 ;; goes away and comes back.
 (local upd (require :upd))
+(local args (require :upd.args))
 (local process (require :upd.process))
 
 (local permanent-exits {2 "pppd: option error (bad arguments or options file)"
@@ -229,42 +230,20 @@
     (reconcile s))
   s)
 
-(local usage "usage: pppoe ETH PPP [--name NAME] [--mode kernel|pty] [--pppoe PATH] [--ipv6] [--pppd PATH] [--ip-up PATH] [--ip-down PATH] [--ipv6-up PATH] [--ipv6-down PATH] [--max-backoff SECS] [-- PPPD-OPTION...]")
+(local spec {:name "pppoe"
+             :usage "pppoe ETH PPP [--name NAME] [--mode kernel|pty] [--pppoe PATH] [--ipv6] [--pppd PATH] [--ip-up PATH] [--ip-down PATH] [--ipv6-up PATH] [--ipv6-down PATH] [--max-backoff SECS] [-- PPPD-OPTION...]"
+             :positional {:min 2 :max 2 :error "expected ETH and PPP interface names"}
+             :options {:name args.text :mode (args.one-of :kernel :pty) :pppoe args.text
+                       :ipv6 args.flag :pppd args.text :ip-up args.text :ip-down args.text
+                       :ipv6-up args.text :ipv6-down args.text :max-backoff args.number}
+             :rest :extra})
 
-(fn parse-args [args]
-  (let [opts {:extra []} pos []]
-    (var i 1)
-    (var rest? false)
-    (var err nil)
-    (while (and (<= i (length args)) (not err))
-      (let [a (. args i)]
-        (if rest? (table.insert opts.extra a)
-            (= a "--") (set rest? true)
-            (= a "--ipv6") (set opts.ipv6 true)
-            (a:match "^%-%-")
-            (let [key (a:sub 3)
-                  v (. args (+ i 1))]
-              (if (not (. {:name 1 :pppd 1 :ip-up 1 :ip-down 1 :ipv6-up 1 :ipv6-down 1
-                           :max-backoff 1 :mode 1 :pppoe 1} key))
-                  (set err (.. "unknown option " a))
-                  (= nil v) (set err (.. "option " a " needs a value"))
-                  (and (= key :mode) (not= v "kernel") (not= v "pty"))
-                  (set err (.. "--mode must be kernel or pty, not " v))
-                  (and (= key :max-backoff) (not (tonumber v)))
-                  (set err (.. "--max-backoff needs a number of seconds, not " v))
-                  (do (tset opts key (if (= key :max-backoff) (tonumber v) v))
-                      (set i (+ i 1)))))
-            (table.insert pos a)))
-      (set i (+ i 1)))
-    (if err (values nil err)
-        (not= 2 (length pos)) (values nil "expected ETH and PPP interface names")
-        (values pos opts))))
+(fn parse-args [argv] (args.parse spec argv))
 
-(fn main [args]
-  (case (parse-args args)
-    (nil msg) (do (io.stderr:write (.. "pppoe: " msg "\n" usage "\n")) (os.exit 100))
-    ([eth ppp] opts) (do (start! (new eth ppp opts))
-                         (upd.run))))
+(fn main [argv]
+  (let [([eth ppp] opts) (args.parse-or-exit spec argv)]
+    (start! (new eth ppp opts))
+    (upd.run)))
 
 
 {: main : new : start! : reconcile : on-link : on-hook-tree : on-hook6-tree : pppd-argv

@@ -282,8 +282,8 @@
            (t.is (fake.logged? "LCP: timeout"))))
 
 (test "mode and arguments"
-      #(do (t.is= [nil "--mode must be kernel or pty, not user"] [(pppoe.parse-args ["eth0" "ppp0" "--mode" "user"])])
+      #(do (t.is= [nil "option --mode needs kernel or pty, not user"] [(pppoe.parse-args ["eth0" "ppp0" "--mode" "user"])])
            (let [(_ opts) (pppoe.parse-args ["eth0" "ppp0" "--ipv6" "--mode" "pty" "--ipv6-up" ""])]
-             (t.is= {:ipv6 true :mode "pty" :ipv6-up "" :extra []} opts))))
+             (t.is= {:ipv6 true :mode "pty" :ipv6-up ""} opts))))
 
 (s:done)
