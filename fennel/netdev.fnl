@@ -8,16 +8,7 @@
 ;; Subscribes: netlink link and address events for the interface.
 (local upd (require :upd))
 (local args (require :upd.args))
-
-(fn tree->text [tree ?prefix ?out]
-  ;; canonical text of a tree: publish only when something changed
-  (let [out (or ?out [])]
-    (each [k v (pairs tree)]
-      (let [key (.. (or ?prefix "") (tostring k))]
-        (if (= (type v) :table) (tree->text v (.. key "/") out)
-            (table.insert out (.. key "=" (tostring v))))))
-    (when (= nil ?prefix) (table.sort out))
-    (table.concat out "\n")))
+(local changed (require :upd.changed))
 
 (fn link-state [link]
   (if (not link) :absent
@@ -46,13 +37,7 @@
         (set tree.bytes {:rx s.counters.rx-bytes :tx s.counters.tx-bytes})))
     tree))
 
-(fn publish! [s]
-  (let [tree (snapshot s)
-        text (tree->text tree)]
-    (when (not= text s.text)
-      (set s.text text)
-      (case (upd.publish s.name tree)
-        (nil msg) (upd.log :err (.. "unable to publish " s.name ": " msg))))))
+(fn publish! [s] (changed.publish! s s.name (snapshot s)))
 
 (fn address-key [ev] (.. ev.family " " ev.address "/" (tostring ev.length)))
 
@@ -101,4 +86,4 @@
     (upd.run)))
 
 
-{: main : new : start! : on-event : snapshot : parse-args : link-state : tree->text}
+{: main : new : start! : on-event : snapshot : parse-args : link-state}

@@ -27,6 +27,7 @@
 ;; goes away and comes back.
 (local upd (require :upd))
 (local args (require :upd.args))
+(local changed (require :upd.changed))
 (local process (require :upd.process))
 
 (local permanent-exits {2 "pppd: option error (bad arguments or options file)"
@@ -116,24 +117,10 @@
                            :remote-address data.remote-address}))
     tree))
 
-(fn flat [tree ?prefix ?out]
-  ;; a canonical text of a tree, to publish only when something changed
-  (let [out (or ?out [])]
-    (each [k v (pairs tree)]
-      (let [key (.. (or ?prefix "") (tostring k))]
-        (if (= (type v) :table) (flat v (.. key "/") out)
-            (table.insert out (.. key "=" (tostring v))))))
-    (when (= nil ?prefix) (table.sort out))
-    out))
-
 (fn publish! [s]
-  (let [tree (snapshot s)
-        text (table.concat (flat tree) "\n")]
-    (when (not= text s.published-text)
-      (set s.published-text text)
-      (set s.state tree.state)
-      (case (upd.publish s.name tree)
-        (nil msg) (upd.log :err (.. "unable to publish " s.name ": " msg))))))
+  (let [tree (snapshot s)]
+    (set s.state tree.state)
+    (changed.publish! s s.name tree)))
 
 (fn fail! [s reason]
   (when (not= s.failed-reason reason)
