@@ -23,24 +23,16 @@
 ;; Publishes <name> (default "firewall"): state (waiting applying applied
 ;; failed), reason, backend, count, applies.
 (local upd (require :upd))
+(local {: items} (require :upd.path))
 (local args (require :upd.args))
 (local policy (require :upd.policy))
 (local blocklist (require :blocklist))
-
-(fn seq [t]
-  (let [out []]
-    (when (= (type t) :table)
-      (var i 1)
-      (while (or (. t i) (. t (tostring i)))
-        (table.insert out (or (. t i) (. t (tostring i))))
-        (set i (+ i 1))))
-    out))
 
 (fn entries [tree]
   ;; the published text back to entries, checked again: -> entries, number dropped
   (let [out [] protected (blocklist.protected)]
     (var dropped 0)
-    (each [_ chunk (ipairs (seq tree.addresses))]
+    (each [_ chunk (ipairs (items tree.addresses))]
       (each [line (string.gmatch (tostring chunk) "[^\n]+")]
         (case (blocklist.parse-address line)
           (where e (not (blocklist.cuts-off e protected))) (table.insert out e)

@@ -30,26 +30,17 @@
 ;; on the LAN), addresses/N/{address,prefix,length,valid,preferred,delegated},
 ;; reloads (SIGHUPs sent), restarts (dnsmasq restarted after it exited), pid.
 (local upd (require :upd))
+(local {: items} (require :upd.path))
 (local args (require :upd.args))
 (local process (require :upd.process))
 (local ipv6 (require :ipv6))
-
-(fn seq [t]
-  ;; a published list as read back ("1" "2" ... keys) -> a sequence
-  (let [out []]
-    (when (= (type t) :table)
-      (var i 1)
-      (while (or (. t i) (. t (tostring i)))
-        (table.insert out (or (. t i) (. t (tostring i))))
-        (set i (+ i 1))))
-    out))
 
 (fn servers [s]
   (let [seen {} out []]
     (each [_ name (ipairs s.upstreams)]
       (let [tree (. s.trees name)]
         (when tree
-          (each [_ list (ipairs [(seq tree.rdnss) (seq tree.dns)])]
+          (each [_ list (ipairs [(items tree.rdnss) (items tree.dns)])]
             (each [_ a (ipairs list)]
               (when (and (= (type a) :string) (a:match "^[%x:%.]+$") (not (. seen a)))
                 (tset seen a true)
@@ -66,7 +57,7 @@
   (let [seen {} out [] errors []]
     (each [_ name (ipairs s.upstreams)]
       (let [tree (. s.known name)]
-        (each [_ p (ipairs (seq (?. tree :ra_prefixes)))]
+        (each [_ p (ipairs (items (?. tree :ra_prefixes)))]
           (let [len (tonumber p.length)
                 valid (lifetime (tostring p.valid))
                 preferred (lifetime (tostring p.preferred))]

@@ -26,6 +26,7 @@
 ;; async (pty mode), gives `failed` + reason and no retry until the carrier
 ;; goes away and comes back.
 (local upd (require :upd))
+(local {: items} (require :upd.path))
 (local args (require :upd.args))
 (local changed (require :upd.changed))
 (local process (require :upd.process))
@@ -72,16 +73,6 @@
   (when (and (= s.mode :pty) (line:find (.. s.pppoe ": not found") 1 true))
     (set s.kernel-reason (.. "the pppoe program (" s.pppoe ", rp-pppoe) is missing, which --mode pty needs"))))
 
-(fn seq [t]
-  ;; a published list as read back ("1" "2" ... keys) -> a sequence
-  (let [out []]
-    (when (= (type t) :table)
-      (var i 1)
-      (while (or (. t i) (. t (tostring i)))
-        (table.insert out (or (. t i) (. t (tostring i))))
-        (set i (+ i 1))))
-    out))
-
 (fn link-data [s ?tree]
   ;; the hook's data, only when it belongs to the pppd running now
   (let [tree (or ?tree s.hook-tree)]
@@ -111,7 +102,7 @@
                (set tree.remote-address data.remote-address)
                (set tree.since data.since)
                (when data.dns
-                 (set tree.dns (seq data.dns)))))
+                 (set tree.dns (items data.dns)))))
     (case (link-data s s.hook6-tree)
       data (set tree.ipv6 {:local-address data.local-address
                            :remote-address data.remote-address}))
