@@ -22,6 +22,7 @@
 ;; failed refused), reason, path, keys (count written), skipped, restarts,
 ;; dropbear (running/backoff/failed/absent).
 (local upd (require :upd))
+(local args (require :upd.args))
 (local process (require :upd.process))
 
 (local key-types {:ssh-ed25519 true :ssh-rsa true :ssh-dss true
@@ -140,35 +141,20 @@
   (publish! s)
   s)
 
-(local usage "usage: authorized-keys KEY-SERVICE [--path FILE] [--name NAME] [--owner UID] [--on-change restart|none] [--dropbear PATH] [-- DROPBEAR-ARGS...]")
+(local spec {:name "authorized-keys"
+             :usage "authorized-keys KEY-SERVICE [--path FILE] [--name NAME] [--owner UID] [--on-change restart|none] [--dropbear PATH] [-- DROPBEAR-ARGS...]"
+             :positional {:min 1 :max 1 :error "expected the name of one key service"}
+             :options {:path args.text :name args.text :dropbear args.text
+                       :on-change (args.one-of :restart :none)
+                       :owner (args.matching "^%d+$" "a uid (a number)" tonumber)}
+             :rest :dropbear-args})
 
-(fn parse-args [args]
-  (let [opts {} pos []
-        valued {"--path" :path "--name" :name "--on-change" :on-change "--dropbear" :dropbear
-                "--owner" :owner}]
-    (var (i err) (values 1 nil))
-    (while (and (<= i (length args)) (not err))
-      (let [a (. args i) v (. args (+ i 1))]
-        (if opts.dropbear-args (table.insert opts.dropbear-args a)
-            (= a "--") (set opts.dropbear-args [])
-            (. valued a) (if (= nil v) (set err (.. "option " a " needs a value"))
-                             (and (= a "--on-change") (not (. {:restart 1 :none 1} v)))
-                             (set err (.. "--on-change must be restart or none, not " v))
-                             (and (= a "--owner") (not (v:match "^%d+$")))
-                             (set err (.. "--owner must be a uid (a number), not " v))
-                             (do (tset opts (. valued a) v) (set i (+ i 1))))
-            (a:match "^%-") (set err (.. "unknown option " a))
-            (table.insert pos a)))
-      (set i (+ i 1)))
-    (when opts.owner (set opts.owner (tonumber opts.owner)))
-    (if err (values nil err)
-        (not= 1 (length pos)) (values nil "expected the name of one key service")
-        (values (. pos 1) opts))))
+(fn parse-args [argv] (args.parse spec argv))
 
-(fn main [args]
-  (case (parse-args args)
-    (nil msg) (do (io.stderr:write (.. "authorized-keys: " msg "\n" usage "\n")) (os.exit 100))
-    (service opts) (do (start! (new service opts)) (upd.run))))
+(fn main [argv]
+  (let [(service opts) (args.parse-or-exit spec argv)]
+    (start! (new service opts))
+    (upd.run)))
 
 
 {: main : new : start! : collect-keys : key-line? : parse-args}

@@ -21,6 +21,8 @@
 ;; Exports parse-address, entry->text, cuts-off, merge, protected for the
 ;; firewall.
 (local upd (require :upd))
+(local args (require :upd.args))
+(local v6 (require :ipv6))
 
 (local chunk-size 64000)
 (local list-budget (* 1000 1024))
@@ -55,31 +57,6 @@
         (a b c d) (values (octet a) (octet b) (octet c) (octet d))]
     (when (and a b c d) (string.char a b c d))))
 
-(fn hex-groups [text]
-  ;; "1:ab" -> the bytes of its groups, or nil
-  (let [out []]
-    (var ok? true)
-    (when (not= text "")
-      (each [g (string.gmatch (.. text ":") "([^:]*):")]
-        (if (g:match "^%x%x?%x?%x?$")
-            (let [n (tonumber g 16)] (table.insert out (string.char (math.floor (/ n 256)) (% n 256))))
-            (set ok? false))))
-    (when ok? (table.concat out))))
-
-(fn ipv6 [text]
-  ;; -> the 16 bytes, or nil; accepts :: and a trailing dotted IPv4 (::ffff:192.0.2.1)
-  (let [(head v4) (text:match "^(.*:)(%d+%.%d+%.%d+%.%d+)$")
-        v4-bytes (and v4 (ipv4 v4))
-        text (if v4 (if v4-bytes (.. head "0:0") "bad") text)
-        bytes (when (text:match "^[%x:]+$")
-                (case (text:find "::" 1 true)
-                  nil (hex-groups text)
-                  at (case (values (hex-groups (text:sub 1 (- at 1))) (hex-groups (text:sub (+ at 2))))
-                       (h t) (when (< (+ (length h) (length t)) 16)
-                               (.. h (string.rep "\0" (- 16 (length h) (length t))) t)))))]
-    (when (= 16 (length (or bytes "")))
-      (if v4-bytes (.. (bytes:sub 1 12) v4-bytes) bytes))))
-
 (fn parse-address [text]
   ;; "10.9.9.9/8" -> the entry of 10.0.0.0/8; or nil, msg
   (let [(addr len) (text:match "^([^/]+)/(%d+)$")
@@ -88,25 +65,14 @@
     (case (when (<= (length text) 64) (ipv4 addr))
       bytes (if (and len (> len 32)) (values nil "prefix length over 32")
                 (make-entry "4" bytes (or len 32)))
-      _ (case (when (<= (length text) 64) (ipv6 addr))
-          bytes (if (and len (> len 128)) (values nil "prefix length over 128")
-                    (make-entry "6" bytes (or len 128)))
+      _ (case (when (<= (length text) 64) (v6.->groups addr))
+          groups (if (and len (> len 128)) (values nil "prefix length over 128")
+                    (make-entry "6" (v6.groups->bytes groups) (or len 128)))
           _ (values nil "not an IPv4 or IPv6 address")))))
-
-(fn ipv6-text [bytes]
-  ;; RFC 5952: lowercase groups, the first longest run of 2+ zero groups as ::
-  (let [groups (fcollect [i 1 15 2] (string.format "%x" (+ (* 256 (bytes:byte i)) (bytes:byte (+ i 1)))))]
-    (var (run-at run n) (values nil 1 0))
-    (each [i g (ipairs groups)]
-      (set n (if (= g "0") (+ n 1) 0))
-      (when (> n run) (set (run-at run) (values (+ (- i n) 1) n))))
-    (if run-at
-        (.. (table.concat groups ":" 1 (- run-at 1)) "::" (table.concat groups ":" (+ run-at run) 8))
-        (table.concat groups ":"))))
 
 (fn entry->text [e]
   (let [bytes (e:sub 2 -2) len (prefix-length e) v4? (= (e:sub 1 1) "4")]
-    (.. (if v4? (table.concat [(bytes:byte 1 4)] ".") (ipv6-text bytes))
+    (.. (if v4? (table.concat [(bytes:byte 1 4)] ".") (v6.groups->text (v6.bytes->groups bytes)))
         (if (< len (if v4? 32 128)) (.. "/" len) ""))))
 
 ;; Dropping these sources would cut the router off: loopback, the source of a
@@ -249,31 +215,18 @@
   (upd.every s.interval #(fetch! s))
   s)
 
-(local usage "usage: blocklist URL [--interval SECS] [--deadline SECS] [--max N] [--name NAME] [--wget PATH]")
+(local spec {:name "blocklist"
+             :usage "blocklist URL [--interval SECS] [--deadline SECS] [--max N] [--name NAME] [--wget PATH]"
+             :positional {:min 1 :max 1 :error "expected one URL"}
+             :options {:interval args.positive :deadline args.positive :max args.positive
+                       :name args.text :wget args.text}})
 
-(fn parse-args [args]
-  (let [opts {} pos []]
-    (var (i err) (values 1 nil))
-    (while (and (<= i (length args)) (not err))
-      (let [a (. args i) v (. args (+ i 1))]
-        (if (. {"--interval" 1 "--deadline" 1 "--max" 1} a)
-            (if (and v (tonumber v) (> (tonumber v) 0))
-                (do (tset opts (a:sub 3) (tonumber v)) (set i (+ i 1)))
-                (set err (.. a " needs a positive number, not " (tostring v))))
-            (or (= a "--name") (= a "--wget"))
-            (if v (do (tset opts (a:sub 3) v) (set i (+ i 1)))
-                (set err (.. a " needs a value")))
-            (a:match "^%-") (set err (.. "unknown option " a))
-            (table.insert pos a)))
-      (set i (+ i 1)))
-    (if err (values nil err)
-        (not= 1 (length pos)) (values nil "expected one URL")
-        (values (. pos 1) opts))))
+(fn parse-args [argv] (args.parse spec argv))
 
-(fn main [args]
-  (case (parse-args args)
-    (nil msg) (do (io.stderr:write (.. "blocklist: " msg "\n" usage "\n")) (os.exit 100))
-    (url opts) (do (start! (new url opts)) (upd.run))))
+(fn main [argv]
+  (let [(url opts) (args.parse-or-exit spec argv)]
+    (start! (new url opts))
+    (upd.run)))
 
 
 {: main : new : start! : parse-args : parse-address : entry->text : cuts-off : merge : protected}

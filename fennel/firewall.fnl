@@ -23,23 +23,16 @@
 ;; Publishes <name> (default "firewall"): state (waiting applying applied
 ;; failed), reason, backend, count, applies.
 (local upd (require :upd))
+(local {: items} (require :upd.path))
+(local args (require :upd.args))
 (local policy (require :upd.policy))
 (local blocklist (require :blocklist))
-
-(fn seq [t]
-  (let [out []]
-    (when (= (type t) :table)
-      (var i 1)
-      (while (or (. t i) (. t (tostring i)))
-        (table.insert out (or (. t i) (. t (tostring i))))
-        (set i (+ i 1))))
-    out))
 
 (fn entries [tree]
   ;; the published text back to entries, checked again: -> entries, number dropped
   (let [out [] protected (blocklist.protected)]
     (var dropped 0)
-    (each [_ chunk (ipairs (seq tree.addresses))]
+    (each [_ chunk (ipairs (items tree.addresses))]
       (each [line (string.gmatch (tostring chunk) "[^\n]+")]
         (case (blocklist.parse-address line)
           (where e (not (blocklist.cuts-off e protected))) (table.insert out e)
@@ -165,29 +158,17 @@
   (publish! s)
   s)
 
-(local usage "usage: firewall BLOCKLIST-SERVICE [--backend nft|iptables] [--work DIR] [--name NAME]")
+(local spec {:name "firewall"
+             :usage "firewall BLOCKLIST-SERVICE [--backend nft|iptables] [--work DIR] [--name NAME]"
+             :positional {:min 1 :max 1 :error "expected the name of one blocklist service"}
+             :options {:backend (args.one-of :nft :iptables) :work args.text :name args.text}})
 
-(fn parse-args [args]
-  (let [opts {} pos []]
-    (var (i err) (values 1 nil))
-    (while (and (<= i (length args)) (not err))
-      (let [a (. args i) v (. args (+ i 1))]
-        (if (. {"--backend" 1 "--work" 1 "--name" 1} a)
-            (if (= nil v) (set err (.. a " needs a value"))
-                (and (= a "--backend") (not (. {:nft 1 :iptables 1} v)))
-                (set err (.. "--backend must be nft or iptables, not " v))
-                (do (tset opts (a:sub 3) v) (set i (+ i 1))))
-            (a:match "^%-") (set err (.. "unknown option " a))
-            (table.insert pos a)))
-      (set i (+ i 1)))
-    (if err (values nil err)
-        (not= 1 (length pos)) (values nil "expected the name of one blocklist service")
-        (values (. pos 1) opts))))
+(fn parse-args [argv] (args.parse spec argv))
 
-(fn main [args]
-  (case (parse-args args)
-    (nil msg) (do (io.stderr:write (.. "firewall: " msg "\n" usage "\n")) (os.exit 100))
-    (service opts) (do (start! (new service opts)) (upd.run))))
+(fn main [argv]
+  (let [(service opts) (args.parse-or-exit spec argv)]
+    (start! (new service opts))
+    (upd.run)))
 
 
 {: main : new : start! : render-nft : render-iptables : parse-args}

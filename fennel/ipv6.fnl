@@ -1,6 +1,6 @@
 ;; ipv6: IPv6 text <-> 8 groups of 16 bits, prefixes and LAN subnets.
-;; Pure; shared by odhcp6c (validating odhcp6c's variables) and lan (the
-;; LAN's /64 inside a delegated prefix).
+;; Pure; shared by odhcp6c (validating odhcp6c's variables), lan (the
+;; LAN's /64 inside a delegated prefix) and blocklist (its entries are bytes).
 
 (fn hex-groups [text]
   ;; "a:b:c" -> [10 11 12]; "" -> []; nil on a bad group
@@ -48,6 +48,12 @@
     (if (< best-len 2) (hex 1 8)
         (.. (hex 1 (- best-at 1)) "::" (hex (+ best-at best-len) 8)))))
 
+(fn groups->bytes [g]
+  ;; 8 groups -> the 16 bytes, network order
+  (table.concat (icollect [_ x (ipairs g)] (string.char (math.floor (/ x 256)) (% x 256)))))
+
+(fn bytes->groups [b] (fcollect [i 1 15 2] (+ (* 256 (b:byte i)) (b:byte (+ i 1)))))
+
 (fn mask [g len]
   (fcollect [i 1 8]
     (let [keep (math.max 0 (math.min 16 (- len (* 16 (- i 1)))))
@@ -79,4 +85,4 @@
             (tset out 8 host)
             (values (groups->text out) net))))))
 
-{: ->groups : groups->text : prefix : subnet-address}
+{: ->groups : groups->text : groups->bytes : bytes->groups : prefix : subnet-address}

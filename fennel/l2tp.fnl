@@ -37,6 +37,7 @@
 ;; are made (`mkdir -p`) before each start. When xl2tpd exits, its last line
 ;; of output is the published `reason` until it runs again.
 (local upd (require :upd))
+(local args (require :upd.args))
 (local process (require :upd.process))
 (local policy (require :upd.policy))
 
@@ -267,31 +268,19 @@
   (reconcile s)
   s)
 
-(local usage "usage: l2tp LAC [--config PATH] [--control FIFO] [--ppp IFNAME] [--poll SECS] [--session-timeout SECS] [--max-backoff SECS] [--name NAME] [--xl2tpd PATH] [--xl2tpd-control PATH]")
+(local spec {:name "l2tp"
+             :usage "l2tp LAC [--config PATH] [--control FIFO] [--ppp IFNAME] [--poll SECS] [--session-timeout SECS] [--max-backoff SECS] [--name NAME] [--xl2tpd PATH] [--xl2tpd-control PATH]"
+             :positional {:min 1 :max 1 :error "expected one LAC name"}
+             :options {:poll args.positive :session-timeout args.positive :max-backoff args.positive
+                       :config args.text :control args.text :ppp args.text :name args.text
+                       :xl2tpd args.text :xl2tpd-control args.text}})
 
-(fn parse-args [args]
-  (let [opts {} pos []
-        numeric {:poll true :session-timeout true :max-backoff true}
-        known {:config true :control true :ppp true :name true :xl2tpd true :xl2tpd-control true}]
-    (var (i err) (values 1 nil))
-    (while (and (<= i (length args)) (not err))
-      (let [a (. args i) v (. args (+ i 1))
-            key (a:match "^%-%-(.+)$")]
-        (if (not key) (table.insert pos a)
-            (not (or (. numeric key) (. known key))) (set err (.. "unknown option " a))
-            (= nil v) (set err (.. "option " a " needs a value"))
-            (and (. numeric key) (not (and (tonumber v) (> (tonumber v) 0))))
-            (set err (.. "option " a " needs a positive number, not " v))
-            (do (tset opts key (if (. numeric key) (tonumber v) v)) (set i (+ i 1)))))
-      (set i (+ i 1)))
-    (if err (values nil err)
-        (not= 1 (length pos)) (values nil "expected one LAC name")
-        (values (. pos 1) opts))))
+(fn parse-args [argv] (args.parse spec argv))
 
-(fn main [args]
-  (case (parse-args args)
-    (nil msg) (do (io.stderr:write (.. "l2tp: " msg "\n" usage "\n")) (os.exit 100))
-    (lac opts) (do (start! (new lac opts)) (upd.run))))
+(fn main [argv]
+  (let [(lac opts) (args.parse-or-exit spec argv)]
+    (start! (new lac opts))
+    (upd.run)))
 
 
 {: main : new : start! : parse-args : parse-log-line : parse-reply-line}

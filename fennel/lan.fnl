@@ -30,25 +30,17 @@
 ;; on the LAN), addresses/N/{address,prefix,length,valid,preferred,delegated},
 ;; reloads (SIGHUPs sent), restarts (dnsmasq restarted after it exited), pid.
 (local upd (require :upd))
+(local {: items} (require :upd.path))
+(local args (require :upd.args))
 (local process (require :upd.process))
 (local ipv6 (require :ipv6))
-
-(fn seq [t]
-  ;; a published list as read back ("1" "2" ... keys) -> a sequence
-  (let [out []]
-    (when (= (type t) :table)
-      (var i 1)
-      (while (or (. t i) (. t (tostring i)))
-        (table.insert out (or (. t i) (. t (tostring i))))
-        (set i (+ i 1))))
-    out))
 
 (fn servers [s]
   (let [seen {} out []]
     (each [_ name (ipairs s.upstreams)]
       (let [tree (. s.trees name)]
         (when tree
-          (each [_ list (ipairs [(seq tree.rdnss) (seq tree.dns)])]
+          (each [_ list (ipairs [(items tree.rdnss) (items tree.dns)])]
             (each [_ a (ipairs list)]
               (when (and (= (type a) :string) (a:match "^[%x:%.]+$") (not (. seen a)))
                 (tset seen a true)
@@ -65,7 +57,7 @@
   (let [seen {} out [] errors []]
     (each [_ name (ipairs s.upstreams)]
       (let [tree (. s.known name)]
-        (each [_ p (ipairs (seq (?. tree :ra_prefixes)))]
+        (each [_ p (ipairs (items (?. tree :ra_prefixes)))]
           (let [len (tonumber p.length)
                 valid (lifetime (tostring p.valid))
                 preferred (lifetime (tostring p.preferred))]
@@ -256,36 +248,27 @@
   (schedule! s) ; render once even if no upstream exists yet
   s)
 
-(local usage "usage: lan CONFIG UPSTREAM... [--interface LANIF] [--subnet N] [--host N] [--ipv4 ADDR/LEN] [--name NAME] [--dnsmasq PATH] [--ip PATH] [-- DNSMASQ-OPTION...]")
+(fn below [limit] (args.kind "a number" #(case (tonumber $) (where n ($:match "^%d+$") (< n limit)) n)))
 
-(fn parse-args [args]
-  (let [opts {:extra []} pos []
-        valued {"--interface" :interface "--name" :name "--dnsmasq" :dnsmasq "--ip" :ip
-                "--subnet" :subnet "--host" :host "--ipv4" :ipv4}]
-    (var (i rest? err) (values 1 false nil))
-    (while (and (<= i (length args)) (not err))
-      (let [a (. args i) v (. args (+ i 1)) key (. valued a)]
-        (if rest? (table.insert opts.extra a)
-            (= a "--") (set rest? true)
-            (and key (= v nil)) (set err (.. "option " a " needs a value"))
-            (and (or (= key :subnet) (= key :host))
-                 (not (and (v:match "^%d+$") (< (tonumber v) (if (= key :host) 65536 4294967296)))))
-            (set err (.. "option " a " needs a number, not " v))
-            (and (= key :ipv4) (not (v:match "^%d+%.%d+%.%d+%.%d+/%d+$")))
-            (set err (.. "option --ipv4 needs ADDRESS/LENGTH, not " v))
-            key (do (tset opts key (if (or (= key :subnet) (= key :host)) (tonumber v) v))
-                    (set i (+ i 1)))
-            (a:match "^%-") (set err (.. "unknown option " a))
-            (table.insert pos a)))
-      (set i (+ i 1)))
-    (if err (values nil err)
-        (< (length pos) 2) (values nil "expected a config path and at least one upstream service")
-        (values (. pos 1) [(select 2 ((or table.unpack _G.unpack) pos))] opts))))
+(local spec {:name "lan"
+             :usage "lan CONFIG UPSTREAM... [--interface LANIF] [--subnet N] [--host N] [--ipv4 ADDR/LEN] [--name NAME] [--dnsmasq PATH] [--ip PATH] [-- DNSMASQ-OPTION...]"
+             :positional {:min 2 :error "expected a config path and at least one upstream service"}
+             :options {:interface args.text :name args.text :dnsmasq args.text :ip args.text
+                       :subnet (below 4294967296) :host (below 65536)
+                       :ipv4 (args.matching "^%d+%.%d+%.%d+%.%d+/%d+$" "ADDRESS/LENGTH")}
+             :rest :extra})
 
-(fn main [args]
-  (case (parse-args args)
-    (nil msg) (do (io.stderr:write (.. "lan: " msg "\n" usage "\n")) (os.exit 100))
-    (config upstreams opts) (do (start! (new config upstreams opts)) (upd.run))))
+(fn split [pos opts] (values (. pos 1) [(select 2 ((or table.unpack _G.unpack) pos))] opts))
+
+(fn parse-args [argv]
+  (case (args.parse spec argv)
+    (nil msg) (values nil msg)
+    (pos opts) (split pos opts)))
+
+(fn main [argv]
+  (let [(config upstreams opts) (split (args.parse-or-exit spec argv))]
+    (start! (new config upstreams opts))
+    (upd.run)))
 
 
 {: main : new : start! : render : parse-args}

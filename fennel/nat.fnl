@@ -11,6 +11,7 @@
 ;; Publishes <name> (default "nat"): state (applying applied failed),
 ;; reason, interfaces/N, source, applies.
 (local upd (require :upd))
+(local args (require :upd.args))
 (local policy (require :upd.policy))
 
 (fn render [wan-ifs ?source]
@@ -57,30 +58,19 @@
 
 (fn start! [s] (apply! s) s)
 
-(local usage "usage: nat WAN-IF... [--source CIDR] [--work FILE] [--nft PATH] [--name NAME]")
+(local spec {:name "nat" :usage "nat WAN-IF... [--source CIDR] [--work FILE] [--nft PATH] [--name NAME]"
+             :positional {:min 1 :error "expected at least one WAN interface"}
+             :options {:source (args.matching "^%d+%.%d+%.%d+%.%d+/%d+$" "an IPv4 ADDRESS/LENGTH")
+                       :work args.text :nft args.text :name args.text}
+             :check #(accumulate [bad nil _ w (ipairs $1)]
+                       (or bad (when (not (w:match "^[%w%._:%-]+$")) (.. "not an interface name: " w))))})
 
-(fn parse-args [args]
-  (let [opts {} pos []]
-    (var (i err) (values 1 nil))
-    (while (and (<= i (length args)) (not err))
-      (let [a (. args i) v (. args (+ i 1))]
-        (if (. {"--source" 1 "--work" 1 "--nft" 1 "--name" 1} a)
-            (if (= nil v) (set err (.. a " needs a value"))
-                (and (= a "--source") (not (v:match "^%d+%.%d+%.%d+%.%d+/%d+$")))
-                (set err (.. "--source needs an IPv4 ADDRESS/LENGTH, not " v))
-                (do (tset opts (a:sub 3) v) (set i (+ i 1))))
-            (a:match "^%-") (set err (.. "unknown option " a))
-            (not (a:match "^[%w%._:%-]+$")) (set err (.. "not an interface name: " a))
-            (table.insert pos a)))
-      (set i (+ i 1)))
-    (if err (values nil err)
-        (= 0 (length pos)) (values nil "expected at least one WAN interface")
-        (values pos opts))))
+(fn parse-args [argv] (args.parse spec argv))
 
-(fn main [args]
-  (case (parse-args args)
-    (nil msg) (do (io.stderr:write (.. "nat: " msg "\n" usage "\n")) (os.exit 100))
-    (wan-ifs opts) (do (start! (new wan-ifs opts)) (upd.run))))
+(fn main [argv]
+  (let [(wan-ifs opts) (args.parse-or-exit spec argv)]
+    (start! (new wan-ifs opts))
+    (upd.run)))
 
 
 {: main : new : start! : render : parse-args}

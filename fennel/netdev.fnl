@@ -7,16 +7,8 @@
 ;; packets/{rx,tx}, bytes/{rx,tx} (every --counters SECS, default 10; 0: off).
 ;; Subscribes: netlink link and address events for the interface.
 (local upd (require :upd))
-
-(fn tree->text [tree ?prefix ?out]
-  ;; canonical text of a tree: publish only when something changed
-  (let [out (or ?out [])]
-    (each [k v (pairs tree)]
-      (let [key (.. (or ?prefix "") (tostring k))]
-        (if (= (type v) :table) (tree->text v (.. key "/") out)
-            (table.insert out (.. key "=" (tostring v))))))
-    (when (= nil ?prefix) (table.sort out))
-    (table.concat out "\n")))
+(local args (require :upd.args))
+(local changed (require :upd.changed))
 
 (fn link-state [link]
   (if (not link) :absent
@@ -45,13 +37,7 @@
         (set tree.bytes {:rx s.counters.rx-bytes :tx s.counters.tx-bytes})))
     tree))
 
-(fn publish! [s]
-  (let [tree (snapshot s)
-        text (tree->text tree)]
-    (when (not= text s.text)
-      (set s.text text)
-      (case (upd.publish s.name tree)
-        (nil msg) (upd.log :err (.. "unable to publish " s.name ": " msg))))))
+(fn publish! [s] (changed.publish! s s.name (snapshot s)))
 
 (fn address-key [ev] (.. ev.family " " ev.address "/" (tostring ev.length)))
 
@@ -88,32 +74,16 @@
   (publish! s)
   s)
 
-(local usage "usage: netdev IFNAME [--name NAME] [--counters SECS]")
+(local spec {:name "netdev" :usage "netdev IFNAME [--name NAME] [--counters SECS]"
+             :positional {:min 1 :max 1 :error "expected one interface name"}
+             :options {:name args.text :counters args.non-negative}})
 
-(fn parse-args [args]
-  (let [opts {} pos []]
-    (var i 1)
-    (var err nil)
-    (while (and (<= i (length args)) (not err))
-      (let [a (. args i) v (. args (+ i 1))]
-        (if (= a "--counters")
-            (if (and v (tonumber v) (>= (tonumber v) 0))
-                (do (set opts.counters (tonumber v)) (set i (+ i 1)))
-                (set err (.. "--counters needs a number of seconds >= 0, not " (tostring v))))
-            (= a "--name")
-            (if v (do (set opts.name v) (set i (+ i 1)))
-                (set err "--name needs a value"))
-            (a:match "^%-") (set err (.. "unknown option " a))
-            (table.insert pos a)))
-      (set i (+ i 1)))
-    (if err (values nil err)
-        (not= 1 (length pos)) (values nil "expected one interface name")
-        (values (. pos 1) opts))))
+(fn parse-args [argv] (args.parse spec argv))
 
-(fn main [args]
-  (case (parse-args args)
-    (nil msg) (do (io.stderr:write (.. "netdev: " msg "\n" usage "\n")) (os.exit 100))
-    (ifname opts) (do (start! (new ifname opts)) (upd.run))))
+(fn main [argv]
+  (let [(ifname opts) (args.parse-or-exit spec argv)]
+    (start! (new ifname opts))
+    (upd.run)))
 
 
-{: main : new : start! : on-event : snapshot : parse-args : link-state : tree->text}
+{: main : new : start! : on-event : snapshot : parse-args : link-state}

@@ -19,6 +19,7 @@
 ;; good value; the error is published as `last-error` (and `rejected`, the
 ;; count) and the script exits 1.
 (local upd (require :upd))
+(local args (require :upd.args))
 (local process (require :upd.process))
 (local ipv6 (require :ipv6))
 
@@ -230,10 +231,11 @@
                              :RA_RETRANSMIT])]
         (values k (os.getenv k)))))
 
-(fn script-main [service args]
-  (let [[iface state] args]
+(fn script-main [service argv]
+  (let [[iface state] argv]
     (if (not (and iface state))
-        (do (io.stderr:write "odhcp6c: script mode expects IFACE STATE arguments\n") (os.exit 100))
+        (do (io.stderr:write "odhcp6c: script mode expects IFACE STATE arguments\n")
+            (os.exit args.usage-exit))
         (let [previous (when (. lease-states state) (upd.read service))
               (tree errors) (env->tree state (read-environ) previous)]
           (set tree.interface iface)
@@ -349,31 +351,20 @@
   (reconcile s)
   s)
 
-(local usage "usage: odhcp6c IFACE [--name NAME] [--odhcp6c PATH] [--script PATH] [-- ODHCP6C-OPTION...]")
+(local spec {:name "odhcp6c"
+             :usage "odhcp6c IFACE [--name NAME] [--odhcp6c PATH] [--script PATH] [-- ODHCP6C-OPTION...]"
+             :positional {:min 1 :max 1 :error "expected one interface name"}
+             :options {:name args.text :odhcp6c args.text :script args.text}
+             :rest :extra})
 
-(fn parse-args [args]
-  (let [opts {:extra []} pos []
-        valued {"--name" :name "--odhcp6c" :odhcp6c "--script" :script}]
-    (var (i rest? err) (values 1 false nil))
-    (while (and (<= i (length args)) (not err))
-      (let [a (. args i) v (. args (+ i 1))]
-        (if rest? (table.insert opts.extra a)
-            (= a "--") (set rest? true)
-            (. valued a) (if v (do (tset opts (. valued a) v) (set i (+ i 1)))
-                             (set err (.. "option " a " needs a value")))
-            (a:match "^%-") (set err (.. "unknown option " a))
-            (table.insert pos a)))
-      (set i (+ i 1)))
-    (if err (values nil err)
-        (not= 1 (length pos)) (values nil "expected one interface name")
-        (values (. pos 1) opts))))
+(fn parse-args [argv] (args.parse spec argv))
 
-(fn main [args]
+(fn main [argv]
   (case (os.getenv "UPD_ODHCP6C_SERVICE")
-    service (script-main service args)
-    _ (case (parse-args args)
-        (nil msg) (do (io.stderr:write (.. "odhcp6c: " msg "\n" usage "\n")) (os.exit 100))
-        (iface opts) (do (start! (new iface opts)) (upd.run)))))
+    service (script-main service argv)
+    _ (let [(iface opts) (args.parse-or-exit spec argv)]
+        (start! (new iface opts))
+        (upd.run))))
 
 
 {: main : new : start! : env->tree : parse-address : parse-prefix : parse-route

@@ -48,7 +48,7 @@
 
 (fn main [args]
   (case (tree-for (. args 1) [(select 2 ((or table.unpack _G.unpack) args))] os.getenv)
-    (nil msg) (do (io.stderr:write (.. "ppp-hook: " msg "\n")) (os.exit 100))
+    (nil msg) (do (io.stderr:write (.. "ppp-hook: " msg "\n")) (os.exit (. (require :upd.args) :usage-exit)))
     (service tree) (case (upd.publish service tree)
                      (nil msg) (do (io.stderr:write (.. "ppp-hook: unable to publish " service ": " msg "\n"))
                                    (os.exit 111)))))

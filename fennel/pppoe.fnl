@@ -26,6 +26,9 @@
 ;; async (pty mode), gives `failed` + reason and no retry until the carrier
 ;; goes away and comes back.
 (local upd (require :upd))
+(local {: items} (require :upd.path))
+(local args (require :upd.args))
+(local changed (require :upd.changed))
 (local process (require :upd.process))
 
 (local permanent-exits {2 "pppd: option error (bad arguments or options file)"
@@ -70,16 +73,6 @@
   (when (and (= s.mode :pty) (line:find (.. s.pppoe ": not found") 1 true))
     (set s.kernel-reason (.. "the pppoe program (" s.pppoe ", rp-pppoe) is missing, which --mode pty needs"))))
 
-(fn seq [t]
-  ;; a published list as read back ("1" "2" ... keys) -> a sequence
-  (let [out []]
-    (when (= (type t) :table)
-      (var i 1)
-      (while (or (. t i) (. t (tostring i)))
-        (table.insert out (or (. t i) (. t (tostring i))))
-        (set i (+ i 1))))
-    out))
-
 (fn link-data [s ?tree]
   ;; the hook's data, only when it belongs to the pppd running now
   (let [tree (or ?tree s.hook-tree)]
@@ -109,30 +102,16 @@
                (set tree.remote-address data.remote-address)
                (set tree.since data.since)
                (when data.dns
-                 (set tree.dns (seq data.dns)))))
+                 (set tree.dns (items data.dns)))))
     (case (link-data s s.hook6-tree)
       data (set tree.ipv6 {:local-address data.local-address
                            :remote-address data.remote-address}))
     tree))
 
-(fn flat [tree ?prefix ?out]
-  ;; a canonical text of a tree, to publish only when something changed
-  (let [out (or ?out [])]
-    (each [k v (pairs tree)]
-      (let [key (.. (or ?prefix "") (tostring k))]
-        (if (= (type v) :table) (flat v (.. key "/") out)
-            (table.insert out (.. key "=" (tostring v))))))
-    (when (= nil ?prefix) (table.sort out))
-    out))
-
 (fn publish! [s]
-  (let [tree (snapshot s)
-        text (table.concat (flat tree) "\n")]
-    (when (not= text s.published-text)
-      (set s.published-text text)
-      (set s.state tree.state)
-      (case (upd.publish s.name tree)
-        (nil msg) (upd.log :err (.. "unable to publish " s.name ": " msg))))))
+  (let [tree (snapshot s)]
+    (set s.state tree.state)
+    (changed.publish! s s.name tree)))
 
 (fn fail! [s reason]
   (when (not= s.failed-reason reason)
@@ -229,42 +208,20 @@
     (reconcile s))
   s)
 
-(local usage "usage: pppoe ETH PPP [--name NAME] [--mode kernel|pty] [--pppoe PATH] [--ipv6] [--pppd PATH] [--ip-up PATH] [--ip-down PATH] [--ipv6-up PATH] [--ipv6-down PATH] [--max-backoff SECS] [-- PPPD-OPTION...]")
+(local spec {:name "pppoe"
+             :usage "pppoe ETH PPP [--name NAME] [--mode kernel|pty] [--pppoe PATH] [--ipv6] [--pppd PATH] [--ip-up PATH] [--ip-down PATH] [--ipv6-up PATH] [--ipv6-down PATH] [--max-backoff SECS] [-- PPPD-OPTION...]"
+             :positional {:min 2 :max 2 :error "expected ETH and PPP interface names"}
+             :options {:name args.text :mode (args.one-of :kernel :pty) :pppoe args.text
+                       :ipv6 args.flag :pppd args.text :ip-up args.text :ip-down args.text
+                       :ipv6-up args.text :ipv6-down args.text :max-backoff args.number}
+             :rest :extra})
 
-(fn parse-args [args]
-  (let [opts {:extra []} pos []]
-    (var i 1)
-    (var rest? false)
-    (var err nil)
-    (while (and (<= i (length args)) (not err))
-      (let [a (. args i)]
-        (if rest? (table.insert opts.extra a)
-            (= a "--") (set rest? true)
-            (= a "--ipv6") (set opts.ipv6 true)
-            (a:match "^%-%-")
-            (let [key (a:sub 3)
-                  v (. args (+ i 1))]
-              (if (not (. {:name 1 :pppd 1 :ip-up 1 :ip-down 1 :ipv6-up 1 :ipv6-down 1
-                           :max-backoff 1 :mode 1 :pppoe 1} key))
-                  (set err (.. "unknown option " a))
-                  (= nil v) (set err (.. "option " a " needs a value"))
-                  (and (= key :mode) (not= v "kernel") (not= v "pty"))
-                  (set err (.. "--mode must be kernel or pty, not " v))
-                  (and (= key :max-backoff) (not (tonumber v)))
-                  (set err (.. "--max-backoff needs a number of seconds, not " v))
-                  (do (tset opts key (if (= key :max-backoff) (tonumber v) v))
-                      (set i (+ i 1)))))
-            (table.insert pos a)))
-      (set i (+ i 1)))
-    (if err (values nil err)
-        (not= 2 (length pos)) (values nil "expected ETH and PPP interface names")
-        (values pos opts))))
+(fn parse-args [argv] (args.parse spec argv))
 
-(fn main [args]
-  (case (parse-args args)
-    (nil msg) (do (io.stderr:write (.. "pppoe: " msg "\n" usage "\n")) (os.exit 100))
-    ([eth ppp] opts) (do (start! (new eth ppp opts))
-                         (upd.run))))
+(fn main [argv]
+  (let [([eth ppp] opts) (args.parse-or-exit spec argv)]
+    (start! (new eth ppp opts))
+    (upd.run)))
 
 
 {: main : new : start! : reconcile : on-link : on-hook-tree : on-hook6-tree : pppd-argv

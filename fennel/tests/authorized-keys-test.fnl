@@ -93,12 +93,12 @@
              (t.is= :written (pub :state))))
 
 (s:test "arguments"
-        #(do (t.is= [nil "--on-change must be restart or none, not hup"]
+        #(do (t.is= [nil "option --on-change needs restart or none, not hup"]
                     [(ak.parse-args ["k" "--on-change" "hup"])])
              (t.is= ["k" {:path "/x" :dropbear-args ["-p" "2222"]}]
                     [(ak.parse-args ["k" "--path" "/x" "--" "-p" "2222"])])
              (t.is= ["k" {:owner 1000}] [(ak.parse-args ["k" "--owner" "1000"])])
-             (t.is= [nil "--owner must be a uid (a number), not root"]
+             (t.is= [nil "option --owner needs a uid (a number), not root"]
                     [(ak.parse-args ["k" "--owner" "root"])])))
 
 (s:done)

@@ -226,7 +226,7 @@
              (t.is (string.find (pub :last-error) "unable to run wget" 1 true))))
 
 (s:test "arguments"
-        #(do (t.is= [nil "--interval needs a positive number, not 0"]
+        #(do (t.is= [nil "option --interval needs a positive number, not 0"]
                     [(blocklist.parse-args ["http://x" "--interval" "0"])])
              (t.is= ["http://x" {:interval 60 :deadline 30}]
                     [(blocklist.parse-args ["http://x" "--interval" "60" "--deadline" "30"])])))

@@ -11,12 +11,20 @@
       (collect [k v (pairs x)] (values k (deep-copy v)))
       x))
 
+(local numeric-keys {:__index #(when (= (type $2) :string) (rawget $1 (tonumber $2)))})
+
 (fn stringify [x]
   ;; what upd.read returns: strings everywhere, booleans as yes/no,
-  ;; sequences as directories 1, 2 ... i.e. string keys "1" "2" (so that
-  ;; `tree.rdnss.1` works, as in docs/api.md)
+  ;; sequences as directories 1, 2 ... read back as integer keys, with a
+  ;; metatable that maps "1" to 1 (so that `tree.rdnss.1` works, as in
+  ;; docs/api.md); other keys are strings
   (case (type x)
-    :table (collect [k v (pairs x)] (values (tostring k) (stringify v)))
+    :table (setmetatable (collect [k v (pairs x)]
+                           (let [key (tostring k)]
+                             (values (if (key:find "^[1-9]%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?$")
+                                         (tonumber key) key)
+                                     (stringify v))))
+                         numeric-keys)
     :boolean (if x :yes :no)
     _ (tostring x)))
 

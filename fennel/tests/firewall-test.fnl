@@ -170,7 +170,7 @@
              (t.is (fake.logged? "unable to publish: publish firewall: No space left"))))
 
 (s:test "arguments"
-        #(t.is= [nil "--backend must be nft or iptables, not pf"]
+        #(t.is= [nil "option --backend needs nft or iptables, not pf"]
                 [(firewall.parse-args ["blocklist" "--backend" "pf"])]))
 
 (s:done)

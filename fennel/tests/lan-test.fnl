@@ -211,7 +211,7 @@
 (s:test "arguments"
         #(do (t.is= [nil "expected a config path and at least one upstream service"]
                     [(lan.parse-args ["/c"])])
-             (t.is= ["/c" ["a" "b"] {:extra [] :interface "lan0" :subnet 2 :ipv4 "192.168.1.1/24"}]
+             (t.is= ["/c" ["a" "b"] {:interface "lan0" :subnet 2 :ipv4 "192.168.1.1/24"}]
                     [(lan.parse-args ["/c" "a" "--interface" "lan0" "b" "--subnet" "2" "--ipv4" "192.168.1.1/24"])])
              (t.is= [nil "option --subnet needs a number, not x"] [(lan.parse-args ["/c" "a" "--subnet" "x"])])
              (t.is= [nil "option --ipv4 needs ADDRESS/LENGTH, not 1.2.3.4"]

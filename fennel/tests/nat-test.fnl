@@ -41,7 +41,7 @@
 
 (s:test "arguments"
         #(do (t.is= [nil "expected at least one WAN interface"] [(nat.parse-args [])])
-             (t.is= [nil "--source needs an IPv4 ADDRESS/LENGTH, not lan"] [(nat.parse-args ["ppp0" "--source" "lan"])])
+             (t.is= [nil "option --source needs an IPv4 ADDRESS/LENGTH, not lan"] [(nat.parse-args ["ppp0" "--source" "lan"])])
              (t.is= [nil "not an interface name: ppp0\"; drop"] [(nat.parse-args ["ppp0\"; drop"])])
              (t.is= [["ppp0"] {:source "10.0.0.0/8"}] [(nat.parse-args ["ppp0" "--source" "10.0.0.0/8"])])
              ;; The Liminix module's defaults come first (nix/liminix/service.nix).

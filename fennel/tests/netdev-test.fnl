@@ -77,7 +77,7 @@
                (t.is= n (length fake.publishes)))))
 
 (s:test "arguments"
-        #(do (t.is= [nil "--counters needs a number of seconds >= 0, not x"]
+        #(do (t.is= [nil "option --counters needs a number >= 0, not x"]
                     [(netdev.parse-args ["eth0" "--counters" "x"])])
              (t.is= [nil "expected one interface name"] [(netdev.parse-args [])])
              (t.is= ["eth0" {:counters 0}] [(netdev.parse-args ["eth0" "--counters" "0"])])))

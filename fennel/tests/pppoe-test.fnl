@@ -282,9 +282,9 @@
            (t.is (fake.logged? "LCP: timeout"))))
 
 (test "mode and arguments"
-      #(do (t.is= [nil "--mode must be kernel or pty, not user"] [(pppoe.parse-args ["eth0" "ppp0" "--mode" "user"])])
+      #(do (t.is= [nil "option --mode needs kernel or pty, not user"] [(pppoe.parse-args ["eth0" "ppp0" "--mode" "user"])])
            (let [(_ opts) (pppoe.parse-args ["eth0" "ppp0" "--ipv6" "--mode" "pty" "--ipv6-up" ""])]
-             (t.is= {:ipv6 true :mode "pty" :ipv6-up "" :extra []} opts))
+             (t.is= {:ipv6 true :mode "pty" :ipv6-up ""} opts))
            ;; Options before the interfaces, and the last one wins: the
            ;; Liminix module puts its defaults first (nix/liminix/service.nix).
            (let [(pos opts) (pppoe.parse-args ["--mode" "pty" "--pppoe" "/p/pppoe" "--pppd" "/p/pppd"

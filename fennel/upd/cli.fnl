@@ -288,7 +288,7 @@ with TERM unset or `dumb` (a serial console, an editor's shell)."
 
 (fn usage-error [sys msg]
   (sys.err (.. "upd: " msg "\n" usage))
-  2)
+  (. (require :upd.launcher) :usage-exit))
 
 (fn take-flag [args flag]
   "Removes every `flag` from args; true when it was there."

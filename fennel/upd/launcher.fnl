@@ -23,8 +23,11 @@
 (local (tostring type xpcall select) (values tostring type xpcall select))
 (local debug-traceback debug.traceback)
 (local version "0.1.0")
+;; The one exit code for a usage error: upscript's own words, the `upd`
+;; console and every service (through upd.args) exit with it.
+(local usage-exit 2)
 
-(fn die [msg]
+(fn die [msg ?code]
   ;; Under `upd run` our stderr is the supervisor's own: every line of the
   ;; error names the service, as upd.log would.
   (let [service (getenv "UPD_SERVICE")
@@ -36,7 +39,7 @@
   ;; os.exit as it is now if still a function: upd.core wraps it to end the
   ;; script's children first (src/core/loop_api.rs).
   (let [exit (. os-table :exit)]
-    ((if (= (type exit) :function) exit exit-at-start) 1)))
+    ((if (= (type exit) :function) exit exit-at-start) (or ?code 1))))
 
 (fn set-arg! [pre script args]
   "arg as lua and fennel set it: arg[0] the script, arg[1..] its arguments,
@@ -143,7 +146,7 @@
         (= first :upd) (upd-main exe rest)
         (= first :-m) (if (. words 2)
                           (module-main exe (. words 2) [(unpack words 3)])
-                          (die "upscript: -m needs a module name"))
+                          (die "upscript: -m needs a module name" usage-exit))
         (= first :--help) (fennel :help)
         (= first :--version) (do (print (.. "upscript " version " (" _VERSION ")")) 0)
         (first:match "%.fnl$") (fennel :fennel-main exe words)
@@ -151,5 +154,5 @@
         (and (first:match "%.lua$") (not (getenv :LUA_INIT))) (run-lua-file exe first rest)
         ((. (require :upd.launch-lua) :lua-main) exe words))))
 
-{: main : version : die : set-arg! : protect : protect-values : pack : traceback
+{: main : version : usage-exit : die : set-arg! : protect : protect-values : pack : traceback
  : read-file : lua-chunk : lua-file-chunk : run-lua-file}

@@ -21,4 +21,10 @@
   (accumulate [node tree _ part (ipairs (split path)) &until (= nil node)]
     (child node part)))
 
-{: split : numeric-key? : child : at-path}
+(fn items [tree]
+  "A published list (keys 1, 2, ... as upd.read returns them) for ipairs:
+  TREE itself when it is a table, else (absent, or a value where a list was
+  expected) an empty one."
+  (if (= (type tree) :table) tree []))
+
+{: split : numeric-key? : child : at-path : items}
