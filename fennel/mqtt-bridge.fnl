@@ -21,6 +21,7 @@
 (local upd (require :upd))
 (local mqtt (require :upd.mqtt))
 (local client (require :upd.mqtt-client))
+(local {: usage-exit} (require :upd.args))
 
 (fn leaves [tree prefix out]
   (each [k v (pairs tree)]
@@ -303,7 +304,7 @@
 
 (fn main [args]
   (case (parse-args args)
-    (nil msg) (do (io.stderr:write (.. "mqtt-bridge: " msg "\n" usage "\n")) (os.exit 100))
+    (nil msg) (do (io.stderr:write (.. "mqtt-bridge: " msg "\n" usage "\n")) (os.exit usage-exit))
     opts (do (start! (new opts)) (upd.run))))
 
 {: main : new : start! : parse-args : leaves : apply-set!}

@@ -80,7 +80,7 @@ retained_is 'upd/r2/eth0/#' "upd/r2/eth0/state running" && pass mqtt-acl-id-is-t
 printf 'r2secret\n' > "$T/open.password"; chmod 644 "$T/open.password"
 out=$(UPD_ROOT=$T/root2 "$UPSCRIPT" -m mqtt-bridge --broker "mqtts://$BROKER_IP:$PASS_PORT" --id r2 \
         --ca "$TLS/ca.pem" --user r2 --password-file "$T/open.password" 2>&1); code=$?
-[ $code = 100 ] && [ "$(printf '%s\n' "$out" | head -n1)" = "mqtt-bridge: --password-file: $T/open.password is readable by others (mode 644): chmod o-r it" ] \
+[ $code = 2 ] && [ "$(printf '%s\n' "$out" | head -n1)" = "mqtt-bridge: --password-file: $T/open.password is readable by others (mode 644): chmod o-r it" ] \
     && pass mqtt-acl-open-password-file-refused || fail mqtt-acl-open-password-file-refused "exit $code: $out"
 
 # The broker is verified; the password checked.
