@@ -4,7 +4,7 @@
 ;; its flags, compiling FILE or EXPR at start, --compile, and the REPL.
 
 (local unpack (or table.unpack _G.unpack))
-(local {: version : usage-exit : die : set-arg! : protect : protect-values : read-file
+(local {: version : die : set-arg! : protect : protect-values : read-file
         : lua-chunk}
        (require :upd.launcher))
 
@@ -117,7 +117,7 @@ has not; the binary is already one).
     (var options? true)
     (fn take []
       (set i (+ i 1))
-      (or (. words i) (die (.. "upscript: " (. words (- i 1)) " needs an argument") usage-exit)))
+      (or (. words i) (die (.. "upscript: " (. words (- i 1)) " needs an argument"))))
     (while (. words i)
       (let [w (. words i)]
         (if (not options?) (table.insert flags.rest w)
@@ -144,11 +144,11 @@ has not; the binary is already one).
               :--indent (let [v (take)] (set opts.indent (if (= v :false) false v)))
               :--keywords (each [_ k (ipairs (split-commas (take)))] (tset opts.keywords k true))
               :--compile-binary
-              (die (.. "upscript: " w " is left out (it needs a C compiler and liblua; see --help)") usage-exit)
+              (die (.. "upscript: " w " is left out (it needs a C compiler and liblua; see --help)"))
               _ (if (. commands w)
                     (table.insert flags.rest w)
                     (and (= (w:sub 1 2) "--") (not= w "--") (not (. flags.rest 1)))
-                    (die (.. "upscript: unknown flag " w " (try --help)") usage-exit)
+                    (die (.. "upscript: unknown flag " w " (try --help)"))
                     (do (table.insert flags.rest (if (and (= w "--") (not (. flags.rest 1))) (take) w))
                         (set options? false)))))
         (set i (+ i 1))))
@@ -162,7 +162,7 @@ has not; the binary is already one).
   or 1 as the child did."
   (for [i (length words) 1 -1]
     (when (= (. words i) :--lua)
-      (let [lua-exe (or (. words (+ i 1)) (die "upscript: --lua needs an argument" usage-exit))]
+      (let [lua-exe (or (. words (+ i 1)) (die "upscript: --lua needs an argument"))]
         (table.remove words i)
         (table.remove words i)
         (let [cmd [lua-exe (sh-quote fennel-word)]]
@@ -204,7 +204,7 @@ has not; the binary is already one).
                     (print (compile fennel (read-file file) o))))
                 0)
             (where (or :--eval :-e))
-            (let [src (or (. args 1) (die (.. "upscript: " command " needs an argument") usage-exit))
+            (let [src (or (. args 1) (die (.. "upscript: " command " needs an argument")))
                   src (if (= src "-") (io.stdin:read :*a) src)
                   ;; arg as Fennel's: the words left after the flags.
                   _ (set-arg! [exe] (or fennel-word :fennel) flags.rest)

@@ -24,7 +24,9 @@
 (local debug-traceback debug.traceback)
 (local version "0.1.0")
 ;; The one exit code for a usage error: upscript's own words, the `upd`
-;; console and every service (through upd.args) exit with it.
+;; console and every service (through upd.args) exit with it. Where
+;; upscript stands in for another program it exits as that one does
+;; (`fennel.lua ...` as Fennel's CLI, lua5.1's options as lua5.1: 1).
 (local usage-exit 2)
 
 (fn die [msg ?code]
