@@ -301,8 +301,9 @@ fn repl_evaluates_what_it_reads() {
 
 #[test]
 fn unknown_flag_and_unknown_file_kind_are_one_line_errors() {
+    // A usage error exits 2, as every upd command (upd.launcher's usage-exit).
     let (code, _, err) = run(upscript().args(["fennel.lua", "--frobnicate"]));
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert_eq!(err.lines().count(), 1, "{err}");
     let (code, _, err) = run(upscript().arg("/nonexistent.fnl"));
     assert_eq!(code, 1);
@@ -421,8 +422,9 @@ fn lua_options_as_lua5_1_has_them() {
         .env("LUA_INIT", format!("@{}", init.display()))
         .args(["-e", "print(b)"]));
     assert_eq!(out, "7\n");
-    // -i reads and prints expressions after the options ran.
-    let (code, out, _) = run_stdin(upscript().args(["-e", "c = 3", "-i"]), "c * 2\n");
+    // -i reads and prints `=EXPR` (lua5.1's REPL: a bare expression is a
+    // syntax error there) after the options ran.
+    let (code, out, _) = run_stdin(upscript().args(["-e", "c = 3", "-i"]), "=c * 2\n");
     assert_eq!(code, 0);
     assert!(out.contains("> 6\n"), "{out}");
     // An unknown option (-h among them, as lua5.1) is the usage and exit 1.
@@ -554,7 +556,7 @@ fn fennel_commands_and_flags_as_fennel_1_5_3() {
     // Left out, said so.
     let (code, _, err) =
         run(upscript().args(["fennel.lua", "--compile-binary", "a", "b", "c", "d"]));
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(err.contains("left out"), "{err}");
     // An error in --eval: exit 1.
     let (code, _, _) = run(upscript().args(["fennel.lua", "--eval", "(error :x)"]));
