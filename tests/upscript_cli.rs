@@ -301,8 +301,9 @@ fn repl_evaluates_what_it_reads() {
 
 #[test]
 fn unknown_flag_and_unknown_file_kind_are_one_line_errors() {
+    // A usage error exits 2, as every upd command (upd.launcher's usage-exit).
     let (code, _, err) = run(upscript().args(["fennel.lua", "--frobnicate"]));
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert_eq!(err.lines().count(), 1, "{err}");
     let (code, _, err) = run(upscript().arg("/nonexistent.fnl"));
     assert_eq!(code, 1);
@@ -398,11 +399,15 @@ fn lua_options_as_lua5_1_has_them() {
     );
     let (code, out, err) = run(upscript().arg(&f).arg("x"));
     assert_eq!((code, out.as_str()), (0, "2\tx\n"), "{err}");
-    // Several -e and -l, in order; -v first, whatever the order.
-    let (code, out, _) =
+    // Several -e and -l, in order; -v first (to stderr, as lua5.1's),
+    // whatever the order.
+    let (code, out, err) =
         run(upscript().args(["-e", "a = 1", "-l", "string", "-e", "print(a + 1)", "-v"]));
     assert_eq!(code, 0);
-    assert_eq!(out, "upscript 0.1.0 (Lua 5.1)\n2\n");
+    assert_eq!(
+        (out.as_str(), err.as_str()),
+        ("2\n", "upscript 0.1.0 (Lua 5.1)\n")
+    );
     // -- ends the options; the words after the script are its arguments.
     let (code, out, _) = run(upscript().arg("--").arg(&f).args(["-e", "y"]));
     assert_eq!((code, out.as_str()), (0, "2\t-e\ty\n"));
@@ -417,8 +422,9 @@ fn lua_options_as_lua5_1_has_them() {
         .env("LUA_INIT", format!("@{}", init.display()))
         .args(["-e", "print(b)"]));
     assert_eq!(out, "7\n");
-    // -i reads and prints expressions after the options ran.
-    let (code, out, _) = run_stdin(upscript().args(["-e", "c = 3", "-i"]), "c * 2\n");
+    // -i reads and prints `=EXPR` (lua5.1's REPL: a bare expression is a
+    // syntax error there) after the options ran.
+    let (code, out, _) = run_stdin(upscript().args(["-e", "c = 3", "-i"]), "=c * 2\n");
     assert_eq!(code, 0);
     assert!(out.contains("> 6\n"), "{out}");
     // An unknown option (-h among them, as lua5.1) is the usage and exit 1.
@@ -550,7 +556,7 @@ fn fennel_commands_and_flags_as_fennel_1_5_3() {
     // Left out, said so.
     let (code, _, err) =
         run(upscript().args(["fennel.lua", "--compile-binary", "a", "b", "c", "d"]));
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(err.contains("left out"), "{err}");
     // An error in --eval: exit 1.
     let (code, _, _) = run(upscript().args(["fennel.lua", "--eval", "(error :x)"]));

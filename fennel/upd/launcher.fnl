@@ -17,7 +17,7 @@
 (local os-table os)
 (local {: getenv :exit exit-at-start} os)
 (local stderr io.stderr)
-(local {:find str-find :gsub str-gsub :gmatch str-gmatch :sub str-sub} string)
+(local {:find str-find :gsub str-gsub :gmatch str-gmatch :sub str-sub :match str-match} string)
 (local {:concat str-concat :insert tinsert} table)
 (local loaded package.loaded)
 (local (tostring type xpcall select) (values tostring type xpcall select))
@@ -101,14 +101,26 @@
 
 (fn lua-file-chunk [file]
   ;; As lua's loadfile: a first line starting with # (#!/usr/bin/lua) is
-  ;; skipped, its newline kept so that line numbers stay.
+  ;; skipped, its newline kept so that line numbers stay; what follows may be
+  ;; a precompiled chunk (string.dump), which starts with ESC and gets no
+  ;; extra newline.
   (let [src (read-file file)
-        src (if (= (str-sub src 1 1) "#") (pick-values 1 (str-gsub src "^[^\n]*" "" 1)) src)]
+        body (if (= (str-sub src 1 1) "#") (or (str-match src "^[^\n]*\n(.*)$") "") src)
+        src (if (= (str-sub body 1 1) (string.char 27)) body
+                (not= body src) (.. "\n" body)
+                src)]
     (lua-chunk src (if (= file "-") "=stdin" (.. "@" file)))))
 
-(fn run-lua-file [exe file args]
-  (set-arg! exe file args)
-  (protect (lua-file-chunk file) (unpack args)))
+(fn run-lua-file [pre file args]
+  "Runs a Lua file as lua does: `arg` set (pre: the words before the script),
+  args as `...`. xpcall is called from here, not through protect: below the
+  script's main chunk only four frames, so that debug.traceback's window
+  (its last ten levels) still shows the script's own frames."
+  (set-arg! pre file args)
+  (let [chunk (lua-file-chunk file)
+        n (length args)
+        (ok? err) (xpcall #(chunk (unpack args 1 n)) traceback)]
+    (if ok? 0 (die err))))
 
 (fn module-main [exe name args]
   (set-arg! exe name args)
