@@ -301,9 +301,10 @@ fn repl_evaluates_what_it_reads() {
 
 #[test]
 fn unknown_flag_and_unknown_file_kind_are_one_line_errors() {
-    // A usage error exits 2, as every upd command (upd.launcher's usage-exit).
+    // `fennel.lua ...` stands in for Fennel's CLI: a usage error exits 1 as
+    // there (upd's own commands exit 2: upd.launcher's usage-exit).
     let (code, _, err) = run(upscript().args(["fennel.lua", "--frobnicate"]));
-    assert_eq!(code, 2);
+    assert_eq!(code, 1);
     assert_eq!(err.lines().count(), 1, "{err}");
     let (code, _, err) = run(upscript().arg("/nonexistent.fnl"));
     assert_eq!(code, 1);
@@ -556,7 +557,7 @@ fn fennel_commands_and_flags_as_fennel_1_5_3() {
     // Left out, said so.
     let (code, _, err) =
         run(upscript().args(["fennel.lua", "--compile-binary", "a", "b", "c", "d"]));
-    assert_eq!(code, 2);
+    assert_eq!(code, 1);
     assert!(err.contains("left out"), "{err}");
     // An error in --eval: exit 1.
     let (code, _, _) = run(upscript().args(["fennel.lua", "--eval", "(error :x)"]));
