@@ -4,9 +4,26 @@
 //! `upd.launcher`; this file only builds the Lua state and hands it argv.
 use std::os::unix::ffi::OsStrExt;
 
-/// Lua's memory too: it returns what start-up freed (src/alloc.rs).
+/// Lua's memory too: it returns what start-up freed (src/alloc.rs). The
+/// `alloc-*` features put another in its place, for bench/alloc-compare.
+#[cfg(not(any(
+    feature = "alloc-dlmalloc",
+    feature = "alloc-talc",
+    feature = "alloc-rlsf"
+)))]
 #[global_allocator]
 static ALLOC: upd::alloc::Global = upd::alloc::Global;
+#[cfg(feature = "alloc-dlmalloc")]
+#[global_allocator]
+static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+#[cfg(feature = "alloc-rlsf")]
+#[global_allocator]
+static ALLOC: rlsf::SmallGlobalTlsf = rlsf::SmallGlobalTlsf::new();
+#[cfg(feature = "alloc-talc")]
+mod talc_choice;
+#[cfg(feature = "alloc-talc")]
+#[global_allocator]
+static ALLOC: talc_choice::Talc = talc_choice::new();
 
 fn main() {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
