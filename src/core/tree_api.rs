@@ -210,13 +210,14 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                 binding!(
                     |lua, (path, content, mode): (LuaString, LuaString, Option<u32>)| {
                         let p = path.as_bytes();
-                        match tree::write_file(
-                            Path::new(OsStr::from_bytes(&p)),
+                        let path = Path::new(OsStr::from_bytes(&p));
+                        match crate::sys::fs::write_file(
+                            path,
                             &content.as_bytes(),
                             mode.unwrap_or(0o644),
                         ) {
                             Ok(()) => Ok((Value::Boolean(true), Value::Nil)),
-                            Err(e) => failed(lua, e.0),
+                            Err(e) => failed(lua, format!("write-file {}: {e}", path.display())),
                         }
                     },
                 ),

@@ -599,6 +599,51 @@ pub fn fd_ref(fd: &OwnedFd) -> BorrowedFd<'_> {
     fd.as_fd()
 }
 
+/// Writes an ordinary file atomically: a temporary file in the same
+/// directory, `fsync`, `rename` over `path`, then `fsync` of the directory.
+/// `mode` is set exactly (not masked by the umask). The error says which
+/// step failed (`cannot open the directory: No such file ...`); the caller
+/// names the path.
+pub fn write_file(path: &std::path::Path, content: &[u8], mode: u32) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::ffi::OsStrExt;
+    let fail = |what: &str, e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file path"))?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let dirfd = open_dir(&cstr(dir.as_os_str().as_bytes()).map_err(|e| fail("bad path", e))?)
+        .map_err(|e| fail("cannot open the directory", e))?;
+    let dirfd = fd_ref(&dirfd);
+    let mut tmp_name = Vec::with_capacity(file_name.len() + 24);
+    tmp_name.push(b'.');
+    tmp_name.extend_from_slice(file_name.as_bytes());
+    tmp_name.extend_from_slice(format!(".{}.tmp", std::process::id()).as_bytes());
+    let tmp = cstr(&tmp_name).map_err(|e| fail("bad path", e))?;
+    let target = cstr(file_name.as_bytes()).map_err(|e| fail("bad path", e))?;
+    // A leftover of this pid (an earlier crash of a process with our pid) goes.
+    let _ = unlink_at(dirfd, &tmp, false);
+    let r = (|| {
+        let fd = create_file_at(dirfd, &tmp, mode & 0o7777)
+            .map_err(|e| fail("cannot create a temporary file", e))?;
+        let mut f = std::fs::File::from(fd);
+        f.write_all(content).map_err(|e| fail("cannot write", e))?;
+        f.sync_all().map_err(|e| fail("cannot sync", e))?;
+        drop(f);
+        rename_at(dirfd, &tmp, dirfd, &target).map_err(|e| fail("cannot rename", e))
+    })();
+    if r.is_err() {
+        let _ = unlink_at(dirfd, &tmp, false);
+        return r;
+    }
+    // The rename itself durable; failing here does not undo the write.
+    let _ = open_dir_at(dirfd, c".").map(|d| std::fs::File::from(d).sync_all());
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,8 +2,10 @@
 //! docs/api.md, layout and guarantees in docs/state-tree.md).
 //!
 //! `key` checks names (pure), `diff` compares snapshots (pure), `store` does
-//! the disk work: atomic publish by generation directories and a symlink flip,
-//! a bounded reader that never follows a planted symlink, withdraw, list.
+//! the disk work: `store/publisher.rs` the atomic publish by generation
+//! directories and a symlink flip (and withdraw, claim, the locks),
+//! `store/reader.rs` a bounded reader that never follows a planted symlink
+//! (and list, owner).
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -15,7 +17,7 @@ pub use diff::changed_keys;
 pub use key::{validate_key, validate_name, KeyError, MAX_KEY};
 pub use store::{
     claim, list, lock_root, owner, prepare_root, publish, read, read_at, read_path, update,
-    withdraw, write_file, PublishOpts, RootMode, LOCK_WAIT,
+    withdraw, PublishOpts, RootMode, LOCK_WAIT,
 };
 
 /// Largest value, in bytes (without the newline added on disk).
