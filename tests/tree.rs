@@ -183,7 +183,7 @@ fn publish_then_read() {
     assert_eq!(read_path(&root, "nobody", &["x"]).unwrap(), None);
     assert!(read_path(&root, "eth0", &[".."])
         .unwrap_err()
-        .0
+        .to_string()
         .contains("bad key"));
     // One trailing newline is the file format; any other is part of the value.
     let nl = d(vec![
@@ -216,7 +216,9 @@ fn bad_keys_and_names_change_nothing() {
         ("sp ace", "\"sp ace\""),
     ] {
         let tree = d(vec![("addresses", seq(vec![d(vec![(bad, v("1"))])]))]);
-        let e = publish(&root, "eth0", &tree, &PUBLIC).unwrap_err().0;
+        let e = publish(&root, "eth0", &tree, &PUBLIC)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with(&format!("publish eth0: bad key {shown} at addresses/1: ")),
             "{e}"
@@ -229,7 +231,9 @@ fn bad_keys_and_names_change_nothing() {
         ("", "empty"),
         ("..", "'.'"),
     ] {
-        let e = publish(&root, bad, &eth0(), &PUBLIC).unwrap_err().0;
+        let e = publish(&root, bad, &eth0(), &PUBLIC)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with("publish: bad service name") && e.contains(why),
             "{e}"
@@ -237,11 +241,13 @@ fn bad_keys_and_names_change_nothing() {
         assert!(read(&root, bad).is_err());
         assert!(withdraw(&root, bad).is_err());
     }
-    let e = publish(&root, &long, &eth0(), &PUBLIC).unwrap_err().0;
+    let e = publish(&root, &long, &eth0(), &PUBLIC)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("10000 bytes long (max 255)"), "{e}");
     assert!(publish(&root, "eth0", &v("x"), &PUBLIC)
         .unwrap_err()
-        .0
+        .to_string()
         .contains("must be a table"));
     assert_eq!(fingerprint(&root), before, "nothing changed on disk");
     // The longest key is fine.
@@ -263,7 +269,9 @@ fn oversize_value_keeps_the_old_snapshot() {
             d(vec![("x", Node::Value(vec![b'z'; tree::MAX_VALUE + 1]))]),
         ),
     ]);
-    let e = publish(&root, "eth0", &big, &PUBLIC).unwrap_err().0;
+    let e = publish(&root, "eth0", &big, &PUBLIC)
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         e,
         "publish eth0: value at blob/x is 65537 bytes (max 65536)"
@@ -454,14 +462,14 @@ fn planted_symlinks_are_never_followed() {
     std::os::unix::fs::symlink("/etc", root.join("x")).unwrap();
     std::os::unix::fs::symlink(&outside, root.join("y")).unwrap();
     for name in ["x", "y"] {
-        let e = publish(&root, name, &d(vec![("passwd", v("pwned"))]), &PUBLIC)
-            .unwrap_err()
-            .0;
+        let e = publish(&root, name, &d(vec![("passwd", v("pwned"))]), &PUBLIC).unwrap_err();
+        assert!(matches!(e, tree::TreeError::Refused { .. }), "{e}");
+        let e = e.to_string();
         assert!(
             e.contains(&format!("refusing {}/{name}: a symlink to", root.display())),
             "{e}"
         );
-        let e = read(&root, name).unwrap_err().0;
+        let e = read(&root, name).unwrap_err().to_string();
         assert!(e.contains("not to ."), "{e}");
         assert!(withdraw(&root, name).is_err());
     }
@@ -471,9 +479,9 @@ fn planted_symlinks_are_never_followed() {
     );
     // .z is a symlink to the decoy: publishing z must not write through it.
     std::os::unix::fs::symlink(&outside, root.join(".z")).unwrap();
-    let e = publish(&root, "z", &d(vec![("a", v("1"))]), &PUBLIC)
-        .unwrap_err()
-        .0;
+    let e = publish(&root, "z", &d(vec![("a", v("1"))]), &PUBLIC).unwrap_err();
+    assert!(matches!(e, tree::TreeError::Refused { .. }), "{e}");
+    let e = e.to_string();
     assert!(e.contains("refusing") && e.contains(".z"), "{e}");
     assert!(withdraw(&root, "z").is_err());
     // A symlink of the right form whose generation is a symlink to the decoy.
@@ -484,9 +492,9 @@ fn planted_symlinks_are_never_followed() {
     assert!(read_path(&root, "w", &["secret"]).is_err());
     // A real directory where the symlink belongs.
     std::fs::create_dir(root.join("v")).unwrap();
-    let e = publish(&root, "v", &d(vec![("a", v("1"))]), &PUBLIC)
-        .unwrap_err()
-        .0;
+    let e = publish(&root, "v", &d(vec![("a", v("1"))]), &PUBLIC).unwrap_err();
+    assert!(matches!(e, tree::TreeError::Refused { .. }), "{e}");
+    let e = e.to_string();
     assert!(e.contains("not a symlink made by upd"), "{e}");
     assert!(read(&root, "v").is_err());
 
@@ -501,7 +509,7 @@ fn planted_symlinks_are_never_followed() {
     let g = root.join(".s/1");
     std::fs::remove_file(g.join("secret")).unwrap();
     std::os::unix::fs::symlink(outside.join("secret"), g.join("secret")).unwrap();
-    let e = read(&root, "s").unwrap_err().0;
+    let e = read(&root, "s").unwrap_err().to_string();
     assert!(e.contains("refusing the symlink at secret"), "{e}");
     assert!(read_path(&root, "s", &["secret"]).is_err());
     std::fs::remove_dir_all(g.join("sub")).unwrap();
@@ -549,21 +557,21 @@ fn reader_bounds() {
     for i in 0..tree::MAX_ENTRIES + 1 {
         std::fs::write(g.join(i.to_string()), b"x\n").unwrap();
     }
-    let e = read(&root, "s").unwrap_err().0;
+    let e = read(&root, "s").unwrap_err().to_string();
     assert!(e.contains("more than 4096 entries"), "{e}");
     publish(&root, "s", &d(vec![]), &PUBLIC).unwrap();
     let g = root.join(".s/2");
     std::fs::write(g.join("big"), vec![b'x'; tree::MAX_VALUE + 2]).unwrap();
-    let e = read(&root, "s").unwrap_err().0;
+    let e = read(&root, "s").unwrap_err().to_string();
     assert!(e.contains("value at big is larger than 65536 bytes"), "{e}");
     std::fs::remove_file(g.join("big")).unwrap();
     std::fs::write(g.join("bad name"), b"x\n").unwrap();
-    let e = read(&root, "s").unwrap_err().0;
+    let e = read(&root, "s").unwrap_err().to_string();
     assert!(e.contains("unexpected entry \"bad name\""), "{e}");
     std::fs::remove_file(g.join("bad name")).unwrap();
     let fifo = std::ffi::CString::new(g.join("fifo").to_str().unwrap()).unwrap();
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
-    let e = read(&root, "s").unwrap_err().0;
+    let e = read(&root, "s").unwrap_err().to_string();
     assert!(e.contains("refusing fifo"), "{e}");
     std::fs::remove_file(g.join("fifo")).unwrap();
     let mut deep = g.clone();
@@ -571,11 +579,11 @@ fn reader_bounds() {
         deep = deep.join("a");
     }
     std::fs::create_dir_all(&deep).unwrap();
-    let e = read(&root, "s").unwrap_err().0;
+    let e = read(&root, "s").unwrap_err().to_string();
     assert!(e.contains("nested deeper than 32"), "{e}");
     // Dangling: the link names a generation that is gone.
     std::fs::remove_dir_all(&g).unwrap();
-    let e = read(&root, "s").unwrap_err().0;
+    let e = read(&root, "s").unwrap_err().to_string();
     assert!(e.contains("points to .s/2, which does not exist"), "{e}");
 }
 
@@ -660,7 +668,7 @@ fn concurrent_reader_never_sees_a_mix() {
             Ok(None) => panic!("a published service vanished"),
             // Allowed only as "changed under the reader N times" (never a mix).
             Err(e) => {
-                assert!(e.0.contains("changed under the reader"), "{e}");
+                assert!(e.to_string().contains("changed under the reader"), "{e}");
                 retried_out += 1;
             }
         }
@@ -803,7 +811,7 @@ fn disk_full_fails_cleanly() {
             .map(|i| (i.to_string(), Node::Value(vec![b'x'; 60 * 1024])))
             .collect(),
     );
-    let e = publish(&root, "s", &big, &PUBLIC).unwrap_err().0;
+    let e = publish(&root, "s", &big, &PUBLIC).unwrap_err().to_string();
     assert!(
         e.starts_with("publish s: cannot write ") && e.contains("No space left on device"),
         "{e}"
@@ -823,7 +831,9 @@ fn disk_full_fails_cleanly() {
         while f.write_all(&chunk).is_ok() {}
     }
     let changed = d(vec![("a", v("3")), ("b", d(vec![("c", v("4"))]))]);
-    let e = publish(&root, "s", &changed, &PUBLIC).unwrap_err().0;
+    let e = publish(&root, "s", &changed, &PUBLIC)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("No space left on device"), "{e}");
     assert_eq!(read(&root, "s").unwrap(), Some(small));
     std::fs::remove_file(&filler).unwrap();

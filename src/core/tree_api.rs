@@ -40,7 +40,7 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                         };
                         match tree::publish(&tree::root(), &name, &node, &PublishOpts { private }) {
                             Ok(_) => Ok((Value::Boolean(true), Value::Nil)),
-                            Err(e) => failed(lua, e.0),
+                            Err(e) => failed(lua, e.to_string()),
                         }
                     },
                 ),
@@ -54,7 +54,7 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                     };
                     match tree::withdraw(&tree::root(), &name) {
                         Ok(_) => Ok((Value::Boolean(true), Value::Nil)),
-                        Err(e) => failed(lua, e.0),
+                        Err(e) => failed(lua, e.to_string()),
                     }
                 }),
             ),
@@ -85,7 +85,7 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                     match tree::read_path(&tree::root(), &name, &keys) {
                         Ok(Some(node)) => Ok((node_to_lua(lua, &node)?, Value::Nil)),
                         Ok(None) => Ok((Value::Nil, Value::Nil)),
-                        Err(e) => failed(lua, e.0),
+                        Err(e) => failed(lua, e.to_string()),
                     }
                 }),
             ),
@@ -93,7 +93,7 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                 "list",
                 binding!(|lua, ()| match tree::list(&tree::root()) {
                     Ok(names) => Ok((Value::Table(lua.create_sequence_from(names)?), Value::Nil)),
-                    Err(e) => failed(lua, e.0),
+                    Err(e) => failed(lua, e.to_string()),
                 }),
             ),
             (
@@ -126,7 +126,7 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                             uid.map_or(Value::Nil, |u| Value::Number(u.into())),
                             Value::Nil
                         )),
-                        Err(e) => failed(lua, e.0),
+                        Err(e) => failed(lua, e.to_string()),
                     }
                 ),
             ),
@@ -151,7 +151,7 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                     };
                     match tree::claim(&tree::root(), &name, uid, gid, private == Some(true)) {
                         Ok(()) => Ok((Value::Number(uid.into()), Value::Nil)),
-                        Err(e) => failed(lua, e.0),
+                        Err(e) => failed(lua, e.to_string()),
                     }
                 }),
             ),
@@ -189,7 +189,7 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                                 .map_or(Value::Boolean(false), |g| Value::Number(g.into())),
                             Value::String(lua.create_string(m.notes)?),
                         )),
-                        Err(e) => failed(lua, e.0),
+                        Err(e) => failed(lua, e.to_string()),
                     }
                 }),
             ),
@@ -202,7 +202,7 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                         std::mem::forget(fd);
                         Ok((Value::Number(sfs::geteuid().into()), Value::Nil))
                     }
-                    Err(e) => failed(lua, e.0),
+                    Err(e) => failed(lua, e.to_string()),
                 }),
             ),
             (
@@ -256,7 +256,7 @@ fn set_value(
     };
     match tree::update(&tree::root(), &name, false, &mut set) {
         Ok(_) => Ok((Value::Boolean(true), Value::Nil)),
-        Err(e) => failed(lua, e.0),
+        Err(e) => failed(lua, e.to_string()),
     }
 }
 

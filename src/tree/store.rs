@@ -63,25 +63,27 @@ pub(super) fn dot(name: &str) -> String {
 }
 
 pub(super) fn check_name(op: &str, name: &str) -> Result<(), TreeError> {
-    key::validate_name(name.as_bytes()).map_err(|e| {
-        TreeError(format!(
-            "{op}: bad service name {}: {e}",
-            show(name.as_bytes())
-        ))
+    key::validate_name(name.as_bytes()).map_err(|why| TreeError::BadName {
+        op: op.to_string(),
+        name: name.to_string(),
+        why,
     })
 }
 
 /// Opens the root; `Ok(None)` when it does not exist.
 pub(super) fn open_root(op: &str, root: &Path) -> Result<Option<OwnedFd>, TreeError> {
-    let p = sfs::cstr(root.as_os_str().as_bytes())
-        .map_err(|_| TreeError(format!("{op}: bad root {}", root.display())))?;
+    let p = sfs::cstr(root.as_os_str().as_bytes()).map_err(|_| TreeError::Invalid {
+        at: op.to_string(),
+        why: format!("bad root {}", root.display()),
+    })?;
     match sfs::open_dir(&p) {
         Ok(fd) => Ok(Some(fd)),
         Err(e) if errno(&e) == libc::ENOENT => Ok(None),
-        Err(e) => Err(TreeError(format!(
-            "{op}: cannot open root {}: {e}",
-            root.display()
-        ))),
+        Err(err) => Err(TreeError::Io {
+            at: op.to_string(),
+            what: format!("cannot open root {}", root.display()),
+            err,
+        }),
     }
 }
 
@@ -100,18 +102,28 @@ pub(super) fn read_link(
     match sfs::readlink_at(rootfd, &c(name)) {
         Ok(t) => match parse_link(name, &t) {
             Some(g) => Ok(Link::Generation(g)),
-            None => Err(TreeError(format!(
-                "{op} {name}: refusing {}/{name}: a symlink to {}, not to .{name}/<generation>",
-                root.display(),
-                show(&t)
-            ))),
+            None => Err(TreeError::Refused {
+                at: format!("{op} {name}"),
+                why: format!(
+                    "{}/{name}: a symlink to {}, not to .{name}/<generation>",
+                    root.display(),
+                    show(&t)
+                ),
+            }),
         },
         Err(e) if errno(&e) == libc::ENOENT => Ok(Link::Absent),
-        Err(e) if errno(&e) == libc::EINVAL => Err(TreeError(format!(
-            "{op} {name}: refusing {}/{name}: not a symlink made by upd (a directory or file is in the way)",
-            root.display()
-        ))),
-        Err(e) => Err(TreeError(format!("{op} {name}: cannot read {}/{name}: {e}", root.display()))),
+        Err(e) if errno(&e) == libc::EINVAL => Err(TreeError::Refused {
+            at: format!("{op} {name}"),
+            why: format!(
+                "{}/{name}: not a symlink made by upd (a directory or file is in the way)",
+                root.display()
+            ),
+        }),
+        Err(err) => Err(TreeError::Io {
+            at: format!("{op} {name}"),
+            what: format!("cannot read {}/{name}", root.display()),
+            err,
+        }),
     }
 }
 
@@ -391,13 +403,15 @@ mod tests {
         let t0 = std::time::Instant::now();
         let e = elsewhere_result(&root, |r| publish(r, "s", &tree(&[("x", "2")]), &PUBLIC));
         let waited = t0.elapsed().as_secs_f64();
-        let e = e.unwrap_err().0;
+        let e = e.unwrap_err().to_string();
         assert!(e.contains("held by another process for over 1 s"), "{e}");
         assert!(
             (LOCK_WAIT..LOCK_WAIT + 2.0).contains(&waited),
             "waited {waited}"
         );
-        let e = elsewhere_result(&root, |r| withdraw(r, "s")).unwrap_err().0;
+        let e = elsewhere_result(&root, |r| withdraw(r, "s"))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("withdraw s: cannot lock"), "{e}");
         drop(held);
         assert_eq!(read(&root, "s").unwrap(), Some(tree(&[("x", "1")])));
@@ -444,7 +458,7 @@ mod tests {
         assert_eq!(
             update(&root, "cfg", false, &mut |_| Err("no".into()))
                 .unwrap_err()
-                .0,
+                .to_string(),
             "no"
         );
         // a private tree stays private; a new one is as asked
@@ -550,7 +564,7 @@ mod tests {
     fn the_supervisor_lock_is_held_once() {
         let root = tmp("suplock");
         let held = lock_root(&root).unwrap();
-        let e = elsewhere_result(&root, lock_root).unwrap_err().0;
+        let e = elsewhere_result(&root, lock_root).unwrap_err().to_string();
         assert!(e.ends_with("another supervisor holds it"), "{e}");
         drop(held);
         lock_root(&root).unwrap();

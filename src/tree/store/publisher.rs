@@ -115,13 +115,9 @@ pub fn publish(root: &Path, name: &str, tree: &Node, opts: &PublishOpts) -> Resu
     check_name("publish", name)?;
     let entries = match tree {
         Node::Dir(m) => m,
-        Node::Value(_) => {
-            return Err(TreeError(format!(
-                "publish {name}: the tree must be a table, not a value"
-            )))
-        }
+        Node::Value(_) => return Err(not_a_table(name)),
     };
-    let size = validate_tree(tree).map_err(|m| TreeError(format!("publish {name}: {m}")))?;
+    let size = validate_tree(tree).map_err(|why| invalid(name, why))?;
     let keep = |c: &mut Cached, (g, prev, clean, st): Done| {
         c.generation = g;
         c.stamp = st;
@@ -168,9 +164,7 @@ pub fn update(
         Some(fd) => fd,
         None => {
             make_root(root, name)?;
-            open_root("publish", root)?.ok_or_else(|| {
-                TreeError(format!("publish {name}: root {} vanished", root.display()))
-            })?
+            open_root("publish", root)?.ok_or_else(|| vanished(format!("publish {name}"), root))?
         }
     };
     let rootfd = fd_ref(&rootfd);
@@ -189,18 +183,19 @@ pub fn update(
         None => None,
     };
     drop(closing);
-    let Some(new) = f(tree).map_err(TreeError)? else {
+    let Some(new) = f(tree).map_err(TreeError::Rejected)? else {
         return Ok(false);
     };
     let Node::Dir(entries) = &new else {
-        return Err(TreeError(format!(
-            "publish {name}: the tree must be a table, not a value"
-        )));
+        return Err(not_a_table(name));
     };
-    validate_tree(&new).map_err(|m| TreeError(format!("publish {name}: {m}")))?;
+    validate_tree(&new).map_err(|why| invalid(name, why))?;
     if locked.meta.perm != opts.dir_mode() {
-        sfs::fchmod(dotfd, opts.dir_mode())
-            .map_err(|e| TreeError(format!("publish {name}: cannot chmod .{name}: {e}")))?;
+        sfs::fchmod(dotfd, opts.dir_mode()).map_err(|err| TreeError::Io {
+            at: format!("publish {name}"),
+            what: format!("cannot chmod .{name}"),
+            err,
+        })?;
     }
     publish_locked(
         name,
@@ -223,11 +218,10 @@ fn make_root(root: &Path, name: &str) -> Result<(), TreeError> {
         .recursive(true)
         .mode(0o755)
         .create(root)
-        .map_err(|e| {
-            TreeError(format!(
-                "publish {name}: cannot create root {}: {e}",
-                root.display()
-            ))
+        .map_err(|e| TreeError::Io {
+            at: format!("publish {name}"),
+            what: format!("cannot create root {}", root.display()),
+            err: e,
         })
 }
 
@@ -269,10 +263,11 @@ fn publish_cached(
     };
     if opts.private != c.private {
         if let Err(e) = sfs::fchmod(dotfd, opts.dir_mode()) {
-            return Some(Err(TreeError(format!(
-                "publish {name}: cannot lock {}/.{name}: {e}",
-                root.display()
-            ))));
+            return Some(Err(TreeError::Io {
+                at: format!("publish {name}"),
+                what: format!("cannot lock {}/.{name}", root.display()),
+                err: e,
+            }));
         }
     }
     // Values are known only if they were written with today's modes.
@@ -315,9 +310,8 @@ fn publish_uncached(
         if open_root("publish", root)?.is_none() {
             make_root(root, name)?;
         }
-        let rootfd = open_root("publish", root)?.ok_or_else(|| {
-            TreeError(format!("publish {name}: root {} vanished", root.display()))
-        })?;
+        let rootfd =
+            open_root("publish", root)?.ok_or_else(|| vanished(format!("publish {name}"), root))?;
         // Refuse before creating anything if `<name>` is not ours.
         read_link("publish", root, fd_ref(&rootfd), name)?;
         let dotname = c_dot(name);
@@ -387,7 +381,11 @@ fn publish_locked(
     opts: &PublishOpts,
     chown: Option<(u32, u32)>,
 ) -> Result<Done, TreeError> {
-    let fail = |what: &str, e: io::Error| TreeError(format!("publish {name}: {what}: {e}"));
+    let fail = |what: &str, err: io::Error| TreeError::Io {
+        at: format!("publish {name}"),
+        what: what.to_string(),
+        err,
+    };
     // Leftovers of a killed publisher go; generations are counted.
     let mut newest = current.unwrap_or(0);
     let listing = match gens {
@@ -407,9 +405,10 @@ fn publish_locked(
                 .map_err(|e| fail("cannot remove a leftover", e))?,
         }
     }
-    let next = newest
-        .checked_add(1)
-        .ok_or_else(|| TreeError(format!("publish {name}: generation numbers exhausted")))?;
+    let next = newest.checked_add(1).ok_or_else(|| TreeError::GaveUp {
+        at: format!("publish {name}"),
+        why: "generation numbers exhausted".to_string(),
+    })?;
     let gen_name = c(itoa(next).as_str());
     // The current generation is opened only when a value may be shared
     // (with `known`, when one is equal): a publish that changes every
@@ -557,12 +556,20 @@ fn give(fd: OwnedFd, chown: Option<(u32, u32)>) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
-fn lock_error(e: &io::Error) -> String {
-    if errno(e) == libc::ETIMEDOUT {
-        format!("held by another process for over {LOCK_WAIT} s")
-    } else {
-        e.to_string()
+fn not_a_table(name: &str) -> TreeError {
+    invalid(name, "the tree must be a table, not a value".to_string())
+}
+
+fn invalid(name: &str, why: String) -> TreeError {
+    TreeError::Invalid {
+        at: format!("publish {name}"),
+        why,
     }
+}
+
+fn vanished(at: String, root: &Path) -> TreeError {
+    let why = format!("root {} vanished", root.display());
+    TreeError::GaveUp { at, why }
 }
 
 /// Takes the lock of the service whose `.<name>/` is open as `dotfd`,
@@ -575,11 +582,19 @@ fn lock_dot(
     chown: Option<(u32, u32)>,
 ) -> Result<OwnedFd, TreeError> {
     let fail = |e: io::Error| {
-        TreeError(format!(
-            "{op} {name}: cannot lock {}/.{name}/{LOCK_NAME}: {}",
-            root.display(),
-            lock_error(&e)
-        ))
+        let what = format!("cannot lock {}/.{name}/{LOCK_NAME}", root.display());
+        if errno(&e) == libc::ETIMEDOUT {
+            TreeError::GaveUp {
+                at: format!("{op} {name}"),
+                why: format!("{what}: held by another process for over {LOCK_WAIT} s"),
+            }
+        } else {
+            TreeError::Io {
+                at: format!("{op} {name}"),
+                what,
+                err: e,
+            }
+        }
     };
     let (fd, created) = sfs::open_lock_at(dotfd, &c(LOCK_NAME)).map_err(fail)?;
     let fd = if created {
@@ -609,11 +624,12 @@ fn lock_service_dir(
     dotname: &CStr,
     opts: Option<&PublishOpts>,
 ) -> Result<Locked, TreeError> {
-    let refuse = |e: io::Error| {
-        TreeError(format!(
-            "{op} {name}: refusing {}/.{name}: not a directory made by upd ({e})",
+    let refuse = |e: io::Error| TreeError::Refused {
+        at: format!("{op} {name}"),
+        why: format!(
+            "{}/.{name}: not a directory made by upd ({e})",
             root.display()
-        ))
+        ),
     };
     let mode = opts.copied().unwrap_or_default().dir_mode();
     for _ in 0..READ_ATTEMPTS {
@@ -623,17 +639,17 @@ fn lock_service_dir(
                 sfs::open_dir_at(rootfd, dotname).map_err(refuse)?
             }
             Err(e) => {
-                return Err(TreeError(format!(
-                    "{op} {name}: cannot create {}/.{name}: {e}",
-                    root.display()
-                )))
+                return Err(TreeError::Io {
+                    at: format!("{op} {name}"),
+                    what: format!("cannot create {}/.{name}", root.display()),
+                    err: e,
+                })
             }
         };
-        let fail = |e: io::Error| {
-            TreeError(format!(
-                "{op} {name}: cannot lock {}/.{name}: {e}",
-                root.display()
-            ))
+        let fail = |e: io::Error| TreeError::Io {
+            at: format!("{op} {name}"),
+            what: format!("cannot lock {}/.{name}", root.display()),
+            err: e,
         };
         let mine = sfs::fstat(fd_ref(&fd)).map_err(fail)?;
         let chown = chown_for(&mine);
@@ -653,10 +669,10 @@ fn lock_service_dir(
             _ => continue, // withdrawn while we waited: start again
         }
     }
-    Err(TreeError(format!(
-        "{op} {name}: {}/.{name} keeps disappearing",
-        root.display()
-    )))
+    Err(TreeError::GaveUp {
+        at: format!("{op} {name}"),
+        why: format!("{}/.{name} keeps disappearing", root.display()),
+    })
 }
 
 type BuildErr<'a> = (Vec<&'a str>, &'static str, io::Error);
@@ -879,13 +895,20 @@ pub fn withdraw(root: &Path, name: &str) -> Result<bool, TreeError> {
         Ok(fd) => Some(fd),
         Err(e) if errno(&e) == libc::ENOENT => None,
         Err(e) => {
-            return Err(TreeError(format!(
-                "withdraw {name}: refusing {}/.{name}: not a directory made by upd ({e})",
-                root.display()
-            )))
+            return Err(TreeError::Refused {
+                at: format!("withdraw {name}"),
+                why: format!(
+                    "{}/.{name}: not a directory made by upd ({e})",
+                    root.display()
+                ),
+            })
         }
     };
-    let fail = |what: &str, e: io::Error| TreeError(format!("withdraw {name}: {what}: {e}"));
+    let fail = |what: &str, err: io::Error| TreeError::Io {
+        at: format!("withdraw {name}"),
+        what: what.to_string(),
+        err,
+    };
     let _lock = match &dotfd {
         Some(fd) => {
             let chown = sfs::fstat(fd_ref(fd)).ok().and_then(|m| chown_for(&m));
@@ -926,25 +949,29 @@ pub fn claim(root: &Path, name: &str, uid: u32, gid: u32, private: bool) -> Resu
     check_name("claim", name)?;
     let opts = PublishOpts { private };
     for _ in 0..READ_ATTEMPTS {
-        withdraw(root, name).map_err(|e| TreeError(format!("claim {name}: {}", e.0)))?;
+        withdraw(root, name).map_err(|e| TreeError::Within {
+            at: format!("claim {name}"),
+            inner: Box::new(e),
+        })?;
         let rootfd = match open_root("claim", root)? {
             Some(fd) => fd,
             None => {
                 make_root(root, name)?;
-                open_root("claim", root)?.ok_or_else(|| {
-                    TreeError(format!("claim {name}: root {} vanished", root.display()))
-                })?
+                open_root("claim", root)?.ok_or_else(|| vanished(format!("claim {name}"), root))?
             }
         };
         match sfs::mkdir_at(fd_ref(&rootfd), &c_dot(name), opts.dir_mode()) {
             Ok(fd) => {
-                let m =
-                    sfs::fstat(fd_ref(&fd)).map_err(|e| TreeError(format!("claim {name}: {e}")))?;
+                let m = sfs::fstat(fd_ref(&fd)).map_err(|err| TreeError::Io {
+                    at: format!("claim {name}"),
+                    what: String::new(),
+                    err,
+                })?;
                 if (m.uid, m.gid) != (uid, gid) {
-                    sfs::fchown(fd_ref(&fd), uid, gid).map_err(|e| {
-                        TreeError(format!(
-                            "claim {name}: cannot give .{name} to uid {uid}: {e}"
-                        ))
+                    sfs::fchown(fd_ref(&fd), uid, gid).map_err(|e| TreeError::Io {
+                        at: format!("claim {name}"),
+                        what: format!("cannot give .{name} to uid {uid}"),
+                        err: e,
                     })?;
                 }
                 return Ok(());
@@ -952,17 +979,21 @@ pub fn claim(root: &Path, name: &str, uid: u32, gid: u32, private: bool) -> Resu
             // made by someone else since the withdraw: withdraw again
             Err(e) if errno(&e) == libc::EEXIST => continue,
             Err(e) => {
-                return Err(TreeError(format!(
-                    "claim {name}: cannot create {}/.{name}: {e}",
-                    root.display()
-                )))
+                return Err(TreeError::Io {
+                    at: format!("claim {name}"),
+                    what: format!("cannot create {}/.{name}", root.display()),
+                    err: e,
+                })
             }
         }
     }
-    Err(TreeError(format!(
-        "claim {name}: {}/.{name} keeps being made by someone else",
-        root.display()
-    )))
+    Err(TreeError::GaveUp {
+        at: format!("claim {name}"),
+        why: format!(
+            "{}/.{name} keeps being made by someone else",
+            root.display()
+        ),
+    })
 }
 
 /// Takes the supervisor's lock, `$UPD_ROOT/.supervisor` (0600, ours): held
@@ -976,21 +1007,19 @@ pub fn lock_root(root: &Path) -> Result<OwnedFd, TreeError> {
         Some(fd) => fd,
         None => {
             make_root(root, "upd")?;
-            open_root("lock", root)?
-                .ok_or_else(|| TreeError(format!("root {} vanished", root.display())))?
+            open_root("lock", root)?.ok_or_else(|| vanished(String::new(), root))?
         }
     };
     let name = c(".supervisor");
-    let fail = |e: io::Error| {
-        TreeError(format!(
-            "cannot lock {}/.supervisor: {}",
-            root.display(),
-            if errno(&e) == libc::ETIMEDOUT {
-                "another supervisor holds it".to_string()
-            } else {
-                e.to_string()
-            }
-        ))
+    let fail = |err: io::Error| {
+        let at = format!("cannot lock {}/.supervisor", root.display());
+        if errno(&err) == libc::ETIMEDOUT {
+            let why = "another supervisor holds it".to_string();
+            TreeError::GaveUp { at, why }
+        } else {
+            let what = String::new();
+            TreeError::Io { at, what, err }
+        }
     };
     for _ in 0..READ_ATTEMPTS {
         let (fd, _) = sfs::open_lock_at(fd_ref(&rootfd), &name).map_err(fail)?;
@@ -1005,10 +1034,10 @@ pub fn lock_root(root: &Path) -> Result<OwnedFd, TreeError> {
         sfs::lock_exclusive_within(fd_ref(&fd), LOCK_WAIT).map_err(fail)?;
         return Ok(fd);
     }
-    Err(TreeError(format!(
-        "cannot lock {}/.supervisor: it keeps being replaced",
-        root.display()
-    )))
+    Err(TreeError::GaveUp {
+        at: format!("cannot lock {}/.supervisor", root.display()),
+        why: "it keeps being replaced".to_string(),
+    })
 }
 
 /// What `prepare_root` did.
@@ -1026,7 +1055,11 @@ pub struct RootMode {
 /// only its own entries). With `group`, a root that no group may write yet
 /// is given to that group, mode 1775, so `:user` services can publish.
 pub fn prepare_root(root: &Path, group: Option<u32>) -> Result<RootMode, TreeError> {
-    let fail = |e: io::Error| TreeError(format!("root {}: {e}", root.display()));
+    let fail = |err: io::Error| TreeError::Io {
+        at: format!("root {}", root.display()),
+        what: String::new(),
+        err,
+    };
     if open_root("root", root)?.is_none() {
         make_root(root, "upd")?;
     }

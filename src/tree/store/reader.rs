@@ -15,7 +15,11 @@ pub fn owner(root: &Path, name: &str) -> Result<Option<u32>, TreeError> {
         Link::Absent => return Ok(None),
         Link::Generation(g) => g,
     };
-    let fail = |e: io::Error| TreeError(format!("owner {name}: {e}"));
+    let fail = |err: io::Error| TreeError::Io {
+        at: format!("owner {name}"),
+        what: String::new(),
+        err,
+    };
     let dot = sfs::open_dir_at(fd_ref(&rootfd), &c_dot(name)).map_err(fail)?;
     let gen = sfs::open_dir_at(fd_ref(&dot), &c(itoa(g).as_str())).map_err(fail)?;
     Ok(Some(sfs::fstat(fd_ref(&gen)).map_err(fail)?.uid))
@@ -28,8 +32,11 @@ pub fn list(root: &Path) -> Result<Vec<String>, TreeError> {
         return Ok(Vec::new());
     };
     let rootfd = fd_ref(&rootfd);
-    let entries = sfs::read_dir(rootfd, 4 * MAX_ENTRIES)
-        .map_err(|e| TreeError(format!("list: cannot read {}: {e}", root.display())))?;
+    let entries = sfs::read_dir(rootfd, 4 * MAX_ENTRIES).map_err(|err| TreeError::Io {
+        at: "list".to_string(),
+        what: format!("cannot read {}", root.display()),
+        err,
+    })?;
     let mut names: Vec<String> = entries
         .into_iter()
         .filter(|(n, k)| *k == Kind::Symlink && key::validate_name(n.to_bytes()).is_ok())
@@ -48,6 +55,13 @@ pub fn list(root: &Path) -> Result<Vec<String>, TreeError> {
 /// Reads service `name`'s current snapshot; `None` when it is not published.
 pub fn read(root: &Path, name: &str) -> Result<Option<Node>, TreeError> {
     read_path(root, name, &[])
+}
+
+fn unreadable(name: &str, why: String) -> TreeError {
+    TreeError::Unreadable {
+        at: format!("read {name}"),
+        why,
+    }
 }
 
 pub(super) enum ReadErr {
@@ -69,11 +83,9 @@ struct Budget<'c> {
 pub fn read_path(root: &Path, name: &str, path: &[&str]) -> Result<Option<Node>, TreeError> {
     check_name("read", name)?;
     for k in path {
-        key::validate_key(k.as_bytes()).map_err(|e| {
-            TreeError(format!(
-                "read {name}: bad key {} in path: {e}",
-                show(k.as_bytes())
-            ))
+        key::validate_key(k.as_bytes()).map_err(|e| TreeError::Invalid {
+            at: format!("read {name}"),
+            why: format!("bad key {} in path: {e}", show(k.as_bytes())),
         })?;
     }
     let Some(rootfd) = open_root("read", root)? else {
@@ -132,13 +144,16 @@ pub(super) fn read_open(
         last = generation;
         let genfd = match open_generation(rootfd, name, dot, generation) {
             Ok(fd) => fd,
-            Err(ReadErr::Fail(m)) => return Err(TreeError(format!("read {name}: {m}"))),
+            Err(ReadErr::Fail(why)) => return Err(unreadable(name, why)),
             Err(ReadErr::Vanished) => match read_link("read", root, rootfd, name)? {
                 Link::Generation(g) if g == generation => {
-                    return Err(TreeError(format!(
-                        "read {name}: {}/{name} points to .{name}/{g}, which does not exist",
-                        root.display()
-                    )))
+                    return Err(unreadable(
+                        name,
+                        format!(
+                            "{}/{name} points to .{name}/{g}, which does not exist",
+                            root.display()
+                        ),
+                    ))
                 }
                 _ => continue,
             },
@@ -150,16 +165,19 @@ pub(super) fn read_open(
         *owner = uid;
         match result {
             Ok(n) if whole => return Ok(n),
-            Err(ReadErr::Fail(m)) => return Err(TreeError(format!("read {name}: {m}"))),
+            Err(ReadErr::Fail(why)) => return Err(unreadable(name, why)),
             // Gone from a generation that was intact: a genuine absence.
             Err(ReadErr::Vanished) if whole => return Ok(None),
             // Possibly torn: read it again from the new link.
             _ => continue,
         }
     }
-    Err(TreeError(format!(
-        "read {name}: the snapshot changed under the reader {READ_ATTEMPTS} times (last .{name}/{last})"
-    )))
+    Err(TreeError::GaveUp {
+        at: format!("read {name}"),
+        why: format!(
+            "the snapshot changed under the reader {READ_ATTEMPTS} times (last .{name}/{last})"
+        ),
+    })
 }
 
 /// Whether generation `g` (open as `genfd`) was whole during the whole read
