@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use upd::tree::{self, changed_keys, list, publish, read, read_path, withdraw, Node, PublishOpts};
+use upd::tree::{
+    self, changed_keys, list, publish, read, read_path, withdraw, Node, PublishOpts, Published,
+};
 
 mod common;
 use common::{skip, target_command};
@@ -157,7 +159,10 @@ fn publish_then_read() {
         None,
         "absent root reads as not published"
     );
-    assert_eq!(publish(&root, "eth0", &eth0(), &PUBLIC).unwrap(), 1);
+    assert_eq!(
+        publish(&root, "eth0", &eth0(), &PUBLIC).unwrap(),
+        Published::New(1)
+    );
     assert_eq!(read(&root, "eth0").unwrap(), Some(eth0()));
     assert_eq!(mode(&root), 0o755);
     assert_eq!(link(&root.join("eth0")), ".eth0/1");
@@ -296,7 +301,10 @@ fn unchanged_values_keep_their_inode() {
         m.insert("carrier".into(), v("no"));
         m.insert("new".into(), v("1"));
     }
-    assert_eq!(publish(&root, "eth0", &next, &PUBLIC).unwrap(), 2);
+    assert_eq!(
+        publish(&root, "eth0", &next, &PUBLIC).unwrap(),
+        Published::New(2)
+    );
     assert_eq!(link(&root.join("eth0")), ".eth0/2");
     assert_eq!(ino(&root.join("eth0/mtu")), mtu, "same value: hard link");
     assert_eq!(
@@ -407,12 +415,12 @@ fn generations_and_leftovers() {
     );
     assert_eq!(
         publish(&root, "s", &d(vec![("n", v("2"))]), &PUBLIC).unwrap(),
-        51
+        Published::New(51)
     );
     assert_eq!(entries(&root.join(".s")), vec!["1", "51"]);
     assert_eq!(
         publish(&root, "s", &d(vec![("n", v("3"))]), &PUBLIC).unwrap(),
-        52
+        Published::New(52)
     );
     assert_eq!(entries(&root.join(".s")), vec!["51", "52"]);
     assert_eq!(read(&root, "s").unwrap(), Some(d(vec![("n", v("3"))])));
@@ -765,7 +773,9 @@ fn killed_publisher_leaves_a_consistent_snapshot() {
         "some kills landed mid-publish (leftovers seen)"
     );
     // The next publish cleans whatever the kills left.
-    let g = publish(&root, "s", &stamped(last + 1, 1), &PUBLIC).unwrap();
+    let g = publish(&root, "s", &stamped(last + 1, 1), &PUBLIC)
+        .unwrap()
+        .generation();
     let left = entries(&root.join(".s"));
     assert!(left.len() <= 2 && left.contains(&g.to_string()), "{left:?}");
     assert!(

@@ -11,7 +11,7 @@ use mlua::{Lua, LuaString, Result, Table, Value};
 
 use crate::core::{add, function};
 use crate::sys::fs as sfs;
-use crate::tree::{self, key, Node, PublishOpts, MAX_DEPTH, MAX_ENTRIES, MAX_VALUE};
+use crate::tree::{self, key, Node, PublishOpts, Published, MAX_DEPTH, MAX_ENTRIES, MAX_VALUE};
 
 /// Adds this layer's functions to `upd.core`.
 pub fn register(lua: &Lua, t: &Table) -> Result<()> {
@@ -39,7 +39,11 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                             Err(Bad(msg)) => return failed(lua, msg),
                         };
                         match tree::publish(&tree::root(), &name, &node, &PublishOpts { private }) {
-                            Ok(_) => Ok((Value::Boolean(true), Value::Nil)),
+                            Ok(Published::New(_)) => Ok((Value::Boolean(true), Value::Nil)),
+                            // Truthy, so `(assert (upd.publish ...))` holds.
+                            Ok(Published::Unchanged(_)) => {
+                                Ok((Value::String(lua.create_string("unchanged")?), Value::Nil))
+                            }
                             Err(e) => failed(lua, e.to_string()),
                         }
                     },

@@ -17,7 +17,7 @@ pub use diff::changed_keys;
 pub use key::{validate_key, validate_name, KeyError, MAX_KEY};
 pub use store::{
     claim, list, lock_root, owner, prepare_root, publish, read, read_at, read_path, update,
-    withdraw, PublishOpts, RootMode, LOCK_WAIT,
+    withdraw, PublishOpts, Published, RootMode, LOCK_WAIT,
 };
 
 /// Largest value, in bytes (without the newline added on disk).

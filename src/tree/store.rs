@@ -37,7 +37,8 @@ mod publisher;
 mod reader;
 
 pub use publisher::{
-    claim, lock_root, prepare_root, publish, update, withdraw, PublishOpts, RootMode, LOCK_WAIT,
+    claim, lock_root, prepare_root, publish, update, withdraw, PublishOpts, Published, RootMode,
+    LOCK_WAIT,
 };
 pub use reader::{list, owner, read, read_at, read_path};
 
@@ -172,6 +173,7 @@ mod tests {
     use super::publisher::LOCK_NAME;
     use super::reader::{open_generation, still_linked};
     use super::*;
+    use crate::tree::Published;
     use std::os::unix::fs::MetadataExt;
 
     fn tmp(tag: &str) -> std::path::PathBuf {
@@ -195,29 +197,108 @@ mod tests {
         });
     }
 
+    /// Everything inotify says about `dir` in the mask subscribers use.
+    fn watch(dir: &Path) -> inotify::Inotify {
+        use inotify::WatchMask as M;
+        let ino = inotify::Inotify::init().unwrap();
+        let mask = M::CREATE | M::MOVED_TO | M::DELETE | M::MOVED_FROM | M::ATTRIB;
+        ino.watches().add(dir, mask).unwrap();
+        ino
+    }
+    fn events(ino: &mut inotify::Inotify) -> usize {
+        let mut buf = [0u8; 4096];
+        match ino.read_events(&mut buf) {
+            Ok(ev) => ev.count(),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn an_unchanged_tree_is_not_published_again() {
+        let root = tmp("unchanged");
+        let a = tree(&[("x", "1"), ("y", "2")]);
+        assert_eq!(publish(&root, "s", &a, &PUBLIC).unwrap(), Published::New(1));
+        let mut root_events = watch(&root);
+        let mut dot_events = watch(&root.join(".s"));
+        // Remembered (this thread published it): nothing is written.
+        assert_eq!(
+            publish(&root, "s", &a, &PUBLIC).unwrap(),
+            Published::Unchanged(1)
+        );
+        // Not remembered (another publisher): compared with the files.
+        elsewhere(&root, |r| {
+            assert_eq!(
+                publish(r, "s", &a, &PUBLIC).unwrap(),
+                Published::Unchanged(1)
+            );
+        });
+        assert_eq!(events(&mut root_events), 0, "no event for subscribers");
+        assert_eq!(events(&mut dot_events), 0, "no generation made");
+        assert_eq!(read(&root, "s").unwrap(), Some(a.clone()));
+        // One value changed, or the privacy: a new snapshot.
+        let b = tree(&[("x", "1"), ("y", "3")]);
+        assert_eq!(publish(&root, "s", &b, &PUBLIC).unwrap(), Published::New(2));
+        assert!(events(&mut root_events) > 0, "the flip is seen");
+        let private = PublishOpts { private: true };
+        assert_eq!(
+            publish(&root, "s", &b, &private).unwrap(),
+            Published::New(3)
+        );
+        assert_eq!(
+            publish(&root, "s", &b, &private).unwrap(),
+            Published::Unchanged(3)
+        );
+        elsewhere(&root, |r| {
+            assert_eq!(publish(r, "s", &b, &PUBLIC).unwrap(), Published::New(4));
+        });
+        // Our memory of generation 3 is stale (another publisher made 4 with
+        // the same values): the comparison is with generation 4's privacy.
+        assert_eq!(
+            publish(&root, "s", &b, &PUBLIC).unwrap(),
+            Published::Unchanged(4)
+        );
+        // A tree too big to remember is compared with the files.
+        let big = Node::Dir(
+            (0..20)
+                .map(|i| (i.to_string(), Node::Value(vec![b'x'; 1024])))
+                .collect(),
+        );
+        assert_eq!(
+            publish(&root, "s", &big, &PUBLIC).unwrap(),
+            Published::New(5)
+        );
+        assert_eq!(
+            publish(&root, "s", &big, &PUBLIC).unwrap(),
+            Published::Unchanged(5)
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
     #[test]
     fn a_stale_cache_is_not_trusted() {
         let root = tmp("stale");
         let a = tree(&[("x", "1"), ("y", "1")]);
-        assert_eq!(publish(&root, "s", &a, &PUBLIC).unwrap(), 1);
+        assert_eq!(publish(&root, "s", &a, &PUBLIC).unwrap(), Published::New(1));
         // Another publisher changes x: our memory of generation 1 is stale
         // (the link no longer names it), so x must not be linked as "1".
         elsewhere(&root, |r| {
             publish(r, "s", &tree(&[("x", "2"), ("y", "1")]), &PUBLIC).unwrap();
         });
-        assert_eq!(publish(&root, "s", &a, &PUBLIC).unwrap(), 3);
+        assert_eq!(publish(&root, "s", &a, &PUBLIC).unwrap(), Published::New(3));
         assert_eq!(read(&root, "s").unwrap(), Some(a.clone()));
         // A withdraw and fresh publishes elsewhere reach generation 3 again,
         // in a new `.s`: our memory of "generation 3" is of the old one.
-        let b = tree(&[("x", "9"), ("y", "9")]);
         elsewhere(&root, |r| {
             assert!(withdraw(r, "s").unwrap());
             for g in 1..=3 {
-                assert_eq!(publish(r, "s", &b, &PUBLIC).unwrap(), g);
+                // (a different tree each time: an equal one is not published)
+                let b = tree(&[("x", "9"), ("y", &g.to_string())]);
+                assert_eq!(publish(r, "s", &b, &PUBLIC).unwrap(), Published::New(g));
             }
         });
         let c = tree(&[("x", "1"), ("y", "9")]);
-        assert_eq!(publish(&root, "s", &c, &PUBLIC).unwrap(), 4);
+        assert_eq!(publish(&root, "s", &c, &PUBLIC).unwrap(), Published::New(4));
         assert_eq!(read(&root, "s").unwrap(), Some(c));
         std::fs::remove_dir_all(&root).unwrap();
     }
@@ -238,11 +319,11 @@ mod tests {
         // A killed publisher's temporary link (not a directory: the link
         // count does not show it, the listing is skipped) is replaced.
         std::os::unix::fs::symlink(".s/99", root.join(".s/link.tmp")).unwrap();
-        assert_eq!(publish(&root, "s", &a, &PUBLIC).unwrap(), 3);
+        assert_eq!(publish(&root, "s", &a, &PUBLIC).unwrap(), Published::New(3));
         assert_eq!(read(&root, "s").unwrap(), Some(a.clone()));
         // A staging directory left behind is seen (the link count changed).
         std::fs::create_dir_all(root.join(".s/4.tmp/d")).unwrap();
-        assert_eq!(publish(&root, "s", &b, &PUBLIC).unwrap(), 4);
+        assert_eq!(publish(&root, "s", &b, &PUBLIC).unwrap(), Published::New(4));
         let mut left: Vec<_> = std::fs::read_dir(root.join(".s"))
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -252,7 +333,7 @@ mod tests {
         assert_eq!(left, vec!["3", "4"]);
         // The root replaced under a publisher that remembers it.
         std::fs::remove_dir_all(&root).unwrap();
-        assert_eq!(publish(&root, "s", &b, &PUBLIC).unwrap(), 1);
+        assert_eq!(publish(&root, "s", &b, &PUBLIC).unwrap(), Published::New(1));
         assert_eq!(read(&root, "s").unwrap(), Some(b));
         std::fs::remove_dir_all(&root).unwrap();
     }
@@ -303,7 +384,7 @@ mod tests {
         elsewhere(&root, |r| {
             assert!(withdraw(r, "s").unwrap());
             assert_eq!(read(r, "s").unwrap(), None);
-            assert_eq!(publish(r, "s", &b, &PUBLIC).unwrap(), 1);
+            assert_eq!(publish(r, "s", &b, &PUBLIC).unwrap(), Published::New(1));
         });
         assert!(still_linked(&root, rootfd, "s", 1, fd_ref(&gen1))
             .unwrap()
@@ -361,7 +442,7 @@ mod tests {
         // Seen in the link count: listed, skipped over, deleted.
         plant(&root, "3");
         let c = tree(&[("x", "3")]);
-        assert_eq!(publish(&root, "s", &c, &PUBLIC).unwrap(), 4);
+        assert_eq!(publish(&root, "s", &c, &PUBLIC).unwrap(), Published::New(4));
         assert_eq!(read(&root, "s").unwrap(), Some(c));
         assert_eq!(list(&root), vec!["2", "4"]);
         // Not seen (the link count is what we left: the previous generation
@@ -369,14 +450,14 @@ mod tests {
         std::fs::remove_dir_all(root.join(".s/2")).unwrap();
         plant(&root, "5");
         let d = tree(&[("x", "4")]);
-        assert_eq!(publish(&root, "s", &d, &PUBLIC).unwrap(), 5);
+        assert_eq!(publish(&root, "s", &d, &PUBLIC).unwrap(), Published::New(5));
         assert_eq!(read(&root, "s").unwrap(), Some(d));
         assert_eq!(list(&root), vec!["4", "5"]);
         // The long way (no memory) too.
         plant(&root, "6");
         let e = tree(&[("x", "5")]);
         elsewhere(&root, |r| {
-            assert_eq!(publish(r, "s", &e, &PUBLIC).unwrap(), 7);
+            assert_eq!(publish(r, "s", &e, &PUBLIC).unwrap(), Published::New(7));
         });
         assert_eq!(read(&root, "s").unwrap(), Some(e));
         assert_eq!(list(&root), vec!["5", "7"]);

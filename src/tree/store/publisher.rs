@@ -108,10 +108,37 @@ fn id(m: &sfs::Meta) -> (u64, u64) {
     (m.dev, m.ino)
 }
 
+/// What a publish did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Published {
+    /// A new snapshot, this generation, is linked: subscribers are woken.
+    New(u64),
+    /// The tree (and its privacy) equals the current snapshot, this
+    /// generation: nothing was written, no subscriber is woken.
+    Unchanged(u64),
+}
+
+impl Published {
+    /// The generation `<name>` names after the publish.
+    pub fn generation(self) -> u64 {
+        match self {
+            Published::New(g) | Published::Unchanged(g) => g,
+        }
+    }
+}
+
 /// Replaces service `name`'s published tree with `tree` (a directory node)
-/// atomically; returns the new generation number. On any error the previous
-/// snapshot is untouched and no partial generation is left behind.
-pub fn publish(root: &Path, name: &str, tree: &Node, opts: &PublishOpts) -> Result<u64, TreeError> {
+/// atomically, unless it equals the current snapshot (with the same
+/// privacy): then nothing is done (`Published::Unchanged`), so services can
+/// publish on every event and subscribers still hear only of changes. On
+/// any error the previous snapshot is untouched and no partial generation is
+/// left behind.
+pub fn publish(
+    root: &Path,
+    name: &str,
+    tree: &Node,
+    opts: &PublishOpts,
+) -> Result<Published, TreeError> {
     check_name("publish", name)?;
     let entries = match tree {
         Node::Dir(m) => m,
@@ -119,6 +146,9 @@ pub fn publish(root: &Path, name: &str, tree: &Node, opts: &PublishOpts) -> Resu
     };
     let size = validate_tree(tree).map_err(|why| invalid(name, why))?;
     let keep = |c: &mut Cached, (g, prev, clean, st): Done| {
+        if g == c.generation && st == c.stamp {
+            return; // unchanged: what `c` remembers is still all true
+        }
         c.generation = g;
         c.stamp = st;
         c.prev = prev;
@@ -127,23 +157,43 @@ pub fn publish(root: &Path, name: &str, tree: &Node, opts: &PublishOpts) -> Resu
         c.tree = (size.bytes <= CACHE_MAX_BYTES).then(|| tree.clone());
     };
     if let Some(mut c) = take_cached(root, name) {
-        match publish_cached(root, name, entries, opts, &c) {
+        match publish_cached(root, name, tree, entries, opts, &c) {
             Some(r) => {
-                if let Ok(done) = r {
+                if let Ok((done, _)) = r {
                     keep(&mut c, done);
                     put_cached(c);
                 }
-                return r.map(|d| d.0);
+                return r.map(|(d, new)| outcome(d.0, new));
             }
             None => drop(c), // stale: the long way
         }
     }
-    let (r, c) = publish_uncached(root, name, entries, opts);
-    if let (Ok(done), Some(mut c)) = (&r, c) {
+    let (r, c) = publish_uncached(root, name, tree, opts);
+    if let (Ok((done, new)), Some(mut c)) = (&r, c) {
+        if !new {
+            c.tree = (size.bytes <= CACHE_MAX_BYTES).then(|| tree.clone());
+        }
         keep(&mut c, *done);
         put_cached(c);
     }
-    r.map(|d| d.0)
+    r.map(|(d, new)| outcome(d.0, new))
+}
+
+fn outcome(generation: u64, new: bool) -> Published {
+    if new {
+        Published::New(generation)
+    } else {
+        Published::Unchanged(generation)
+    }
+}
+
+/// Whether the current snapshot of `name` (`.<name>/` locked) holds exactly
+/// `tree`, read from the files: for a publisher that remembers nothing of
+/// it (its first publish, a tree too big to keep, another publisher's).
+fn holds(root: &Path, rootfd: BorrowedFd, name: &str, tree: &Node) -> bool {
+    let mut closing = Vec::new();
+    let read = read_open(root, rootfd, name, &[], &mut None, &mut closing, &mut None);
+    matches!(read, Ok(Some(ref t)) if t == tree)
 }
 
 /// Read-modify-write of service `name`'s tree, atomic against every other
@@ -233,10 +283,11 @@ type Done = (u64, Option<u64>, bool, Stamp);
 fn publish_cached(
     root: &Path,
     name: &str,
+    tree: &Node,
     entries: &std::collections::BTreeMap<String, Node>,
     opts: &PublishOpts,
     c: &Cached,
-) -> Option<Result<Done, TreeError>> {
+) -> Option<Result<(Done, bool), TreeError>> {
     let rootfd = open_root("publish", root).ok()??;
     let rootfd = fd_ref(&rootfd);
     let dotname = c_dot(name);
@@ -270,6 +321,23 @@ fn publish_cached(
             }));
         }
     }
+    // The same tree with the same privacy: nothing to do (no generation, no
+    // flip, so no subscriber is woken). What we remember is trusted only if
+    // `current` is still the directory we renamed into place (`stamp`); a
+    // tree too big to remember is compared with the files.
+    if opts.private == c.private {
+        let same = match &c.tree {
+            Some(t) => {
+                matches!(t, Node::Dir(m) if m == entries)
+                    && sfs::stat_at(dotfd, &super::c(itoa(current).as_str()))
+                        .is_ok_and(|m| stamp(&m) == c.stamp)
+            }
+            None => holds(root, rootfd, name, tree),
+        };
+        if same {
+            return Some(Ok(((current, c.prev, c.clean, c.stamp), false)));
+        }
+    }
     // Values are known only if they were written with today's modes.
     let known = c
         .tree
@@ -286,26 +354,33 @@ fn publish_cached(
     };
     let expected = 2 + gens.iter().flatten().count() as u64;
     let gens = (c.clean && nlink == expected).then_some(&gens[..]);
-    Some(publish_locked(
-        name,
-        rootfd,
-        dotfd,
-        Some(current),
-        gens,
-        known,
-        entries,
-        opts,
-        chown,
-    ))
+    Some(
+        publish_locked(
+            name,
+            rootfd,
+            dotfd,
+            Some(current),
+            gens,
+            known,
+            entries,
+            opts,
+            chown,
+        )
+        .map(|d| (d, true)),
+    )
 }
 
-/// The long way: open and check everything; also what to remember.
+/// The long way: open and check everything; also what to remember. `true`
+/// with a new generation, `false` when the current one holds `tree` already.
 fn publish_uncached(
     root: &Path,
     name: &str,
-    entries: &std::collections::BTreeMap<String, Node>,
+    tree: &Node,
     opts: &PublishOpts,
-) -> (Result<Done, TreeError>, Option<Cached>) {
+) -> (Result<(Done, bool), TreeError>, Option<Cached>) {
+    let Node::Dir(entries) = tree else {
+        return (Err(not_a_table(name)), None);
+    };
     let r = (|| {
         if open_root("publish", root)?.is_none() {
             make_root(root, name)?;
@@ -322,7 +397,10 @@ fn publish_uncached(
     let (
         rootfd,
         Locked {
-            dot: dotfd, chown, ..
+            dot: dotfd,
+            chown,
+            meta,
+            ..
         },
     ) = match r {
         Ok(fds) => fds,
@@ -334,6 +412,18 @@ fn publish_uncached(
             Link::Generation(g) => Some(g),
             Link::Absent => None,
         };
+        // (`meta`: `.<name>/` before the lock set its mode to ours)
+        if let Some(g) = current.filter(|_| meta.perm == opts.dir_mode()) {
+            if holds(root, fd_ref(&rootfd), name, tree) {
+                // ... and written by whom this publish would write as (the
+                // owner is part of a snapshot: subscribers check it).
+                let gen = sfs::stat_at(fd_ref(&dotfd), &c(itoa(g).as_str()));
+                let writer = chown.map_or_else(sfs::geteuid, |(uid, _)| uid);
+                if let Some(m) = gen.ok().filter(|m| m.uid == writer) {
+                    return Ok(((g, None, false, stamp(&m)), false));
+                }
+            }
+        }
         publish_locked(
             name,
             fd_ref(&rootfd),
@@ -345,9 +435,10 @@ fn publish_uncached(
             opts,
             chown,
         )
+        .map(|d| (d, true))
     });
     let cached = match (&r, sfs::fstat(fd_ref(&dotfd))) {
-        (Ok((g, prev, clean, st)), Ok(d)) => Some(Cached {
+        (Ok(((g, prev, clean, st), _)), Ok(d)) => Some(Cached {
             root: root.to_path_buf(),
             name: name.to_owned(),
             dot_id: id(&d),
