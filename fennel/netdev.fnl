@@ -37,7 +37,7 @@
         (set tree.bytes {:rx s.counters.rx-bytes :tx s.counters.tx-bytes})))
     tree))
 
-(fn publish! [s] (changed.publish! s s.name (snapshot s)))
+(fn publish! [s] (changed.publish! s.name (snapshot s)))
 
 (fn address-key [ev] (.. ev.family " " ev.address "/" (tostring ev.length)))
 

@@ -111,7 +111,7 @@
 (fn publish! [s]
   (let [tree (snapshot s)]
     (set s.state tree.state)
-    (changed.publish! s s.name tree)))
+    (changed.publish! s.name tree)))
 
 (fn fail! [s reason]
   (when (not= s.failed-reason reason)

@@ -2,6 +2,7 @@
 //! name `upd` it is the supervisor and console tool. One binary, to save flash.
 //! The command line itself is interpreted by the embedded Fennel module
 //! `upd.launcher`; this file only builds the Lua state and hands it argv.
+#![deny(unsafe_code)]
 use std::os::unix::ffi::OsStrExt;
 
 /// Lua's memory too: it returns what start-up freed (src/alloc.rs). The

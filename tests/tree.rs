@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use upd::tree::{self, changed_keys, list, publish, read, read_path, withdraw, Node, PublishOpts};
+use upd::tree::{
+    self, changed_keys, list, publish, read, read_path, withdraw, Node, PublishOpts, Published,
+};
 
 mod common;
 use common::{skip, target_command};
@@ -157,7 +159,10 @@ fn publish_then_read() {
         None,
         "absent root reads as not published"
     );
-    assert_eq!(publish(&root, "eth0", &eth0(), &PUBLIC).unwrap(), 1);
+    assert_eq!(
+        publish(&root, "eth0", &eth0(), &PUBLIC).unwrap(),
+        Published::New(1)
+    );
     assert_eq!(read(&root, "eth0").unwrap(), Some(eth0()));
     assert_eq!(mode(&root), 0o755);
     assert_eq!(link(&root.join("eth0")), ".eth0/1");
@@ -183,7 +188,7 @@ fn publish_then_read() {
     assert_eq!(read_path(&root, "nobody", &["x"]).unwrap(), None);
     assert!(read_path(&root, "eth0", &[".."])
         .unwrap_err()
-        .0
+        .to_string()
         .contains("bad key"));
     // One trailing newline is the file format; any other is part of the value.
     let nl = d(vec![
@@ -216,7 +221,9 @@ fn bad_keys_and_names_change_nothing() {
         ("sp ace", "\"sp ace\""),
     ] {
         let tree = d(vec![("addresses", seq(vec![d(vec![(bad, v("1"))])]))]);
-        let e = publish(&root, "eth0", &tree, &PUBLIC).unwrap_err().0;
+        let e = publish(&root, "eth0", &tree, &PUBLIC)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with(&format!("publish eth0: bad key {shown} at addresses/1: ")),
             "{e}"
@@ -229,7 +236,9 @@ fn bad_keys_and_names_change_nothing() {
         ("", "empty"),
         ("..", "'.'"),
     ] {
-        let e = publish(&root, bad, &eth0(), &PUBLIC).unwrap_err().0;
+        let e = publish(&root, bad, &eth0(), &PUBLIC)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with("publish: bad service name") && e.contains(why),
             "{e}"
@@ -237,11 +246,13 @@ fn bad_keys_and_names_change_nothing() {
         assert!(read(&root, bad).is_err());
         assert!(withdraw(&root, bad).is_err());
     }
-    let e = publish(&root, &long, &eth0(), &PUBLIC).unwrap_err().0;
+    let e = publish(&root, &long, &eth0(), &PUBLIC)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("10000 bytes long (max 255)"), "{e}");
     assert!(publish(&root, "eth0", &v("x"), &PUBLIC)
         .unwrap_err()
-        .0
+        .to_string()
         .contains("must be a table"));
     assert_eq!(fingerprint(&root), before, "nothing changed on disk");
     // The longest key is fine.
@@ -263,7 +274,9 @@ fn oversize_value_keeps_the_old_snapshot() {
             d(vec![("x", Node::Value(vec![b'z'; tree::MAX_VALUE + 1]))]),
         ),
     ]);
-    let e = publish(&root, "eth0", &big, &PUBLIC).unwrap_err().0;
+    let e = publish(&root, "eth0", &big, &PUBLIC)
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         e,
         "publish eth0: value at blob/x is 65537 bytes (max 65536)"
@@ -288,7 +301,10 @@ fn unchanged_values_keep_their_inode() {
         m.insert("carrier".into(), v("no"));
         m.insert("new".into(), v("1"));
     }
-    assert_eq!(publish(&root, "eth0", &next, &PUBLIC).unwrap(), 2);
+    assert_eq!(
+        publish(&root, "eth0", &next, &PUBLIC).unwrap(),
+        Published::New(2)
+    );
     assert_eq!(link(&root.join("eth0")), ".eth0/2");
     assert_eq!(ino(&root.join("eth0/mtu")), mtu, "same value: hard link");
     assert_eq!(
@@ -399,12 +415,12 @@ fn generations_and_leftovers() {
     );
     assert_eq!(
         publish(&root, "s", &d(vec![("n", v("2"))]), &PUBLIC).unwrap(),
-        51
+        Published::New(51)
     );
     assert_eq!(entries(&root.join(".s")), vec!["1", "51"]);
     assert_eq!(
         publish(&root, "s", &d(vec![("n", v("3"))]), &PUBLIC).unwrap(),
-        52
+        Published::New(52)
     );
     assert_eq!(entries(&root.join(".s")), vec!["51", "52"]);
     assert_eq!(read(&root, "s").unwrap(), Some(d(vec![("n", v("3"))])));
@@ -454,14 +470,14 @@ fn planted_symlinks_are_never_followed() {
     std::os::unix::fs::symlink("/etc", root.join("x")).unwrap();
     std::os::unix::fs::symlink(&outside, root.join("y")).unwrap();
     for name in ["x", "y"] {
-        let e = publish(&root, name, &d(vec![("passwd", v("pwned"))]), &PUBLIC)
-            .unwrap_err()
-            .0;
+        let e = publish(&root, name, &d(vec![("passwd", v("pwned"))]), &PUBLIC).unwrap_err();
+        assert!(matches!(e, tree::TreeError::Refused { .. }), "{e}");
+        let e = e.to_string();
         assert!(
             e.contains(&format!("refusing {}/{name}: a symlink to", root.display())),
             "{e}"
         );
-        let e = read(&root, name).unwrap_err().0;
+        let e = read(&root, name).unwrap_err().to_string();
         assert!(e.contains("not to ."), "{e}");
         assert!(withdraw(&root, name).is_err());
     }
@@ -471,9 +487,9 @@ fn planted_symlinks_are_never_followed() {
     );
     // .z is a symlink to the decoy: publishing z must not write through it.
     std::os::unix::fs::symlink(&outside, root.join(".z")).unwrap();
-    let e = publish(&root, "z", &d(vec![("a", v("1"))]), &PUBLIC)
-        .unwrap_err()
-        .0;
+    let e = publish(&root, "z", &d(vec![("a", v("1"))]), &PUBLIC).unwrap_err();
+    assert!(matches!(e, tree::TreeError::Refused { .. }), "{e}");
+    let e = e.to_string();
     assert!(e.contains("refusing") && e.contains(".z"), "{e}");
     assert!(withdraw(&root, "z").is_err());
     // A symlink of the right form whose generation is a symlink to the decoy.
@@ -484,9 +500,9 @@ fn planted_symlinks_are_never_followed() {
     assert!(read_path(&root, "w", &["secret"]).is_err());
     // A real directory where the symlink belongs.
     std::fs::create_dir(root.join("v")).unwrap();
-    let e = publish(&root, "v", &d(vec![("a", v("1"))]), &PUBLIC)
-        .unwrap_err()
-        .0;
+    let e = publish(&root, "v", &d(vec![("a", v("1"))]), &PUBLIC).unwrap_err();
+    assert!(matches!(e, tree::TreeError::Refused { .. }), "{e}");
+    let e = e.to_string();
     assert!(e.contains("not a symlink made by upd"), "{e}");
     assert!(read(&root, "v").is_err());
 
@@ -501,7 +517,7 @@ fn planted_symlinks_are_never_followed() {
     let g = root.join(".s/1");
     std::fs::remove_file(g.join("secret")).unwrap();
     std::os::unix::fs::symlink(outside.join("secret"), g.join("secret")).unwrap();
-    let e = read(&root, "s").unwrap_err().0;
+    let e = read(&root, "s").unwrap_err().to_string();
     assert!(e.contains("refusing the symlink at secret"), "{e}");
     assert!(read_path(&root, "s", &["secret"]).is_err());
     std::fs::remove_dir_all(g.join("sub")).unwrap();
@@ -549,21 +565,21 @@ fn reader_bounds() {
     for i in 0..tree::MAX_ENTRIES + 1 {
         std::fs::write(g.join(i.to_string()), b"x\n").unwrap();
     }
-    let e = read(&root, "s").unwrap_err().0;
+    let e = read(&root, "s").unwrap_err().to_string();
     assert!(e.contains("more than 4096 entries"), "{e}");
     publish(&root, "s", &d(vec![]), &PUBLIC).unwrap();
     let g = root.join(".s/2");
     std::fs::write(g.join("big"), vec![b'x'; tree::MAX_VALUE + 2]).unwrap();
-    let e = read(&root, "s").unwrap_err().0;
+    let e = read(&root, "s").unwrap_err().to_string();
     assert!(e.contains("value at big is larger than 65536 bytes"), "{e}");
     std::fs::remove_file(g.join("big")).unwrap();
     std::fs::write(g.join("bad name"), b"x\n").unwrap();
-    let e = read(&root, "s").unwrap_err().0;
+    let e = read(&root, "s").unwrap_err().to_string();
     assert!(e.contains("unexpected entry \"bad name\""), "{e}");
     std::fs::remove_file(g.join("bad name")).unwrap();
     let fifo = std::ffi::CString::new(g.join("fifo").to_str().unwrap()).unwrap();
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
-    let e = read(&root, "s").unwrap_err().0;
+    let e = read(&root, "s").unwrap_err().to_string();
     assert!(e.contains("refusing fifo"), "{e}");
     std::fs::remove_file(g.join("fifo")).unwrap();
     let mut deep = g.clone();
@@ -571,11 +587,11 @@ fn reader_bounds() {
         deep = deep.join("a");
     }
     std::fs::create_dir_all(&deep).unwrap();
-    let e = read(&root, "s").unwrap_err().0;
+    let e = read(&root, "s").unwrap_err().to_string();
     assert!(e.contains("nested deeper than 32"), "{e}");
     // Dangling: the link names a generation that is gone.
     std::fs::remove_dir_all(&g).unwrap();
-    let e = read(&root, "s").unwrap_err().0;
+    let e = read(&root, "s").unwrap_err().to_string();
     assert!(e.contains("points to .s/2, which does not exist"), "{e}");
 }
 
@@ -660,7 +676,7 @@ fn concurrent_reader_never_sees_a_mix() {
             Ok(None) => panic!("a published service vanished"),
             // Allowed only as "changed under the reader N times" (never a mix).
             Err(e) => {
-                assert!(e.0.contains("changed under the reader"), "{e}");
+                assert!(e.to_string().contains("changed under the reader"), "{e}");
                 retried_out += 1;
             }
         }
@@ -757,7 +773,9 @@ fn killed_publisher_leaves_a_consistent_snapshot() {
         "some kills landed mid-publish (leftovers seen)"
     );
     // The next publish cleans whatever the kills left.
-    let g = publish(&root, "s", &stamped(last + 1, 1), &PUBLIC).unwrap();
+    let g = publish(&root, "s", &stamped(last + 1, 1), &PUBLIC)
+        .unwrap()
+        .generation();
     let left = entries(&root.join(".s"));
     assert!(left.len() <= 2 && left.contains(&g.to_string()), "{left:?}");
     assert!(
@@ -803,7 +821,7 @@ fn disk_full_fails_cleanly() {
             .map(|i| (i.to_string(), Node::Value(vec![b'x'; 60 * 1024])))
             .collect(),
     );
-    let e = publish(&root, "s", &big, &PUBLIC).unwrap_err().0;
+    let e = publish(&root, "s", &big, &PUBLIC).unwrap_err().to_string();
     assert!(
         e.starts_with("publish s: cannot write ") && e.contains("No space left on device"),
         "{e}"
@@ -823,7 +841,9 @@ fn disk_full_fails_cleanly() {
         while f.write_all(&chunk).is_ok() {}
     }
     let changed = d(vec![("a", v("3")), ("b", d(vec![("c", v("4"))]))]);
-    let e = publish(&root, "s", &changed, &PUBLIC).unwrap_err().0;
+    let e = publish(&root, "s", &changed, &PUBLIC)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("No space left on device"), "{e}");
     assert_eq!(read(&root, "s").unwrap(), Some(small));
     std::fs::remove_file(&filler).unwrap();
@@ -835,22 +855,19 @@ fn disk_full_fails_cleanly() {
 fn write_file_is_atomic_and_exact() {
     let t = Tmp::new("writefile");
     let p = t.dir.join("out");
-    tree::write_file(&p, b"one", 0o600).unwrap();
+    upd::sys::fs::write_file(&p, b"one", 0o600).unwrap();
     assert_eq!(std::fs::read(&p).unwrap(), b"one");
     assert_eq!(mode(&p), 0o600);
     let i = ino(&p);
-    tree::write_file(&p, b"two", 0o644).unwrap();
+    upd::sys::fs::write_file(&p, b"two", 0o644).unwrap();
     assert_eq!(std::fs::read(&p).unwrap(), b"two");
     assert_eq!(mode(&p), 0o644);
     assert_ne!(ino(&p), i, "replaced by rename, not rewritten in place");
     assert_eq!(entries(&t.dir), vec!["out"], "no temporary file left");
-    let e = tree::write_file(&t.dir.join("no/such/dir"), b"x", 0o644)
+    let e = upd::sys::fs::write_file(&t.dir.join("no/such/dir"), b"x", 0o644)
         .unwrap_err()
-        .0;
-    assert!(
-        e.contains("no/such/dir") && e.contains("cannot open the directory"),
-        "{e}"
-    );
+        .to_string();
+    assert!(e.starts_with("cannot open the directory: "), "{e}");
 }
 
 /// `cargo test --release --test tree -- --ignored --nocapture bench`: rough costs.

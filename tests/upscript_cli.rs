@@ -563,3 +563,36 @@ fn fennel_commands_and_flags_as_fennel_1_5_3() {
     let (code, _, _) = run(upscript().args(["fennel.lua", "--eval", "(error :x)"]));
     assert_eq!(code, 1);
 }
+
+#[test]
+fn publish_says_unchanged_for_an_equal_tree_and_changed_publish_tells_apart() {
+    let root = std::env::temp_dir().join(format!("upd-cli-unchanged-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let script = scratch(
+        "unchanged.fnl",
+        r#"(local upd (require :upd))
+(local changed (require :upd.changed))
+(print (upd.publish :s {:a 1 :b {:c :x}}))
+(print (upd.publish :s {:a 1 :b {:c :x}}))
+(print (upd.publish :s {:a 2 :b {:c :x}}))
+(print (changed.publish! :s {:a 2 :b {:c :x}}))
+(print (changed.publish! :s {:a 3 :b {:c :x}}))
+(print (upd.publish :s {:a 3 :b {:c :x}} {:private true}))
+"#,
+    );
+    let (code, out, err) = run(upscript()
+        .env("UPD_ROOT", &root)
+        .current_dir(fennel_dir())
+        .args(["fennel.lua", "--add-fennel-path", "./?.fnl"])
+        .arg(&script));
+    assert_eq!(code, 0, "{err}");
+    // (the bindings return a second value, nil but for an error)
+    assert_eq!(
+        out,
+        "true\tnil\nunchanged\tnil\ntrue\tnil\nfalse\ntrue\ntrue\tnil\n"
+    );
+    // Four snapshots were made, not six.
+    let link = std::fs::read_link(root.join("s")).unwrap();
+    assert_eq!(link, Path::new(".s/4"));
+    std::fs::remove_dir_all(&root).unwrap();
+}

@@ -37,6 +37,7 @@
   (set fake.kills [])
   (set fake.pending [])
   (set fake.published {})
+  (set fake.published-private {})
   (set fake.publishes [])
   (set fake.subscribers {})
   (set fake.netlink-handlers [])
@@ -128,6 +129,12 @@
         (let [(n2 b2 big2) (tree-size v)] (values (+ n n2 1) (+ bytes b2) (math.max big big2))))
       (let [len (+ 1 (length (stringify x)))] (values 0 len len))))
 
+(fn same-tree? [a b]
+  (if (and (= (type a) :table) (= (type b) :table))
+      (and (accumulate [same true k v (pairs a)] (and same (same-tree? v (rawget b k))))
+           (accumulate [same true k (pairs b)] (and same (not= nil (rawget a k)))))
+      (= a b)))
+
 (fn fake.publish [name tree ?opts]
   ;; refuses, as the real tree does, more than 4096 entries, a value over
   ;; 64 KiB, more than 1 MiB of values; or fails with fake.publish-error (a
@@ -140,9 +147,17 @@
                 (and (> big 65537) "value is over 65536 bytes")
                 (and (> bytes 1048576) "tree holds more than 1048576 bytes of values"))]
     (if err (values nil (.. "publish " name ": " err))
-        (do (tset fake.published name copy)
-            (table.insert fake.publishes {: name :tree copy :opts ?opts})
-            true))))
+        ;; as the native publisher: the same tree with the same privacy is
+        ;; not published again (no snapshot, subscribers not woken)
+        (let [private (not (not (?. ?opts :private)))
+              last (. fake.published name)]
+          (if (and (not= nil last) (= private (. fake.published-private name))
+                   (same-tree? (stringify copy) (stringify last)))
+              :unchanged
+              (do (tset fake.published name copy)
+                  (tset fake.published-private name private)
+                  (table.insert fake.publishes {: name :tree copy :opts ?opts})
+                  true))))))
 
 (fn fake.withdraw [name]
   (tset fake.published name nil)

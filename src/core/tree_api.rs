@@ -11,7 +11,7 @@ use mlua::{Lua, LuaString, Result, Table, Value};
 
 use crate::core::{add, function};
 use crate::sys::fs as sfs;
-use crate::tree::{self, key, Node, PublishOpts, MAX_DEPTH, MAX_ENTRIES, MAX_VALUE};
+use crate::tree::{self, key, Node, PublishOpts, Published, MAX_DEPTH, MAX_ENTRIES, MAX_VALUE};
 
 /// Adds this layer's functions to `upd.core`.
 pub fn register(lua: &Lua, t: &Table) -> Result<()> {
@@ -39,8 +39,12 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                             Err(Bad(msg)) => return failed(lua, msg),
                         };
                         match tree::publish(&tree::root(), &name, &node, &PublishOpts { private }) {
-                            Ok(_) => Ok((Value::Boolean(true), Value::Nil)),
-                            Err(e) => failed(lua, e.0),
+                            Ok(Published::New(_)) => Ok((Value::Boolean(true), Value::Nil)),
+                            // Truthy, so `(assert (upd.publish ...))` holds.
+                            Ok(Published::Unchanged(_)) => {
+                                Ok((Value::String(lua.create_string("unchanged")?), Value::Nil))
+                            }
+                            Err(e) => failed(lua, e.to_string()),
                         }
                     },
                 ),
@@ -54,7 +58,7 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                     };
                     match tree::withdraw(&tree::root(), &name) {
                         Ok(_) => Ok((Value::Boolean(true), Value::Nil)),
-                        Err(e) => failed(lua, e.0),
+                        Err(e) => failed(lua, e.to_string()),
                     }
                 }),
             ),
@@ -85,7 +89,7 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                     match tree::read_path(&tree::root(), &name, &keys) {
                         Ok(Some(node)) => Ok((node_to_lua(lua, &node)?, Value::Nil)),
                         Ok(None) => Ok((Value::Nil, Value::Nil)),
-                        Err(e) => failed(lua, e.0),
+                        Err(e) => failed(lua, e.to_string()),
                     }
                 }),
             ),
@@ -93,7 +97,7 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                 "list",
                 binding!(|lua, ()| match tree::list(&tree::root()) {
                     Ok(names) => Ok((Value::Table(lua.create_sequence_from(names)?), Value::Nil)),
-                    Err(e) => failed(lua, e.0),
+                    Err(e) => failed(lua, e.to_string()),
                 }),
             ),
             (
@@ -126,7 +130,7 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                             uid.map_or(Value::Nil, |u| Value::Number(u.into())),
                             Value::Nil
                         )),
-                        Err(e) => failed(lua, e.0),
+                        Err(e) => failed(lua, e.to_string()),
                     }
                 ),
             ),
@@ -151,7 +155,7 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                     };
                     match tree::claim(&tree::root(), &name, uid, gid, private == Some(true)) {
                         Ok(()) => Ok((Value::Number(uid.into()), Value::Nil)),
-                        Err(e) => failed(lua, e.0),
+                        Err(e) => failed(lua, e.to_string()),
                     }
                 }),
             ),
@@ -189,7 +193,7 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                                 .map_or(Value::Boolean(false), |g| Value::Number(g.into())),
                             Value::String(lua.create_string(m.notes)?),
                         )),
-                        Err(e) => failed(lua, e.0),
+                        Err(e) => failed(lua, e.to_string()),
                     }
                 }),
             ),
@@ -202,7 +206,7 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                         std::mem::forget(fd);
                         Ok((Value::Number(sfs::geteuid().into()), Value::Nil))
                     }
-                    Err(e) => failed(lua, e.0),
+                    Err(e) => failed(lua, e.to_string()),
                 }),
             ),
             (
@@ -210,13 +214,14 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                 binding!(
                     |lua, (path, content, mode): (LuaString, LuaString, Option<u32>)| {
                         let p = path.as_bytes();
-                        match tree::write_file(
-                            Path::new(OsStr::from_bytes(&p)),
+                        let path = Path::new(OsStr::from_bytes(&p));
+                        match crate::sys::fs::write_file(
+                            path,
                             &content.as_bytes(),
                             mode.unwrap_or(0o644),
                         ) {
                             Ok(()) => Ok((Value::Boolean(true), Value::Nil)),
-                            Err(e) => failed(lua, e.0),
+                            Err(e) => failed(lua, format!("write-file {}: {e}", path.display())),
                         }
                     },
                 ),
@@ -255,7 +260,7 @@ fn set_value(
     };
     match tree::update(&tree::root(), &name, false, &mut set) {
         Ok(_) => Ok((Value::Boolean(true), Value::Nil)),
-        Err(e) => failed(lua, e.0),
+        Err(e) => failed(lua, e.to_string()),
     }
 }
 

@@ -6,10 +6,15 @@ use mlua::{Function, Lua, Result, Table, Value};
 use crate::core::{binding, function};
 use crate::embed;
 
+// Lua C API: the chunk reader that loads the embedded compiler.
+#[allow(unsafe_code)]
 mod fennel;
+// Lua C API: the allocator hook and the C functions over it.
+#[allow(unsafe_code)]
 pub mod memory;
 
 /// A fresh state with everything a script may require.
+#[allow(unsafe_code)]
 pub fn new_state() -> Result<Lua> {
     // `unsafe_new` for the `debug` library: tracebacks need it.
     let lua = unsafe { Lua::unsafe_new() };

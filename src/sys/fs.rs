@@ -6,6 +6,8 @@ use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
+use nix::fcntl::AtFlags;
+
 use super::cvt;
 
 /// The kind of a directory entry, from `d_type` (or `lstat` when the file
@@ -245,8 +247,7 @@ pub fn dir_owner(path: &CStr, mode: u32) -> io::Result<(u32, u32)> {
 
 /// Creates the directory `name` in `dir` and opens it, with exactly `mode`.
 pub fn mkdir_at(dir: BorrowedFd, name: &CStr, mode: u32) -> io::Result<OwnedFd> {
-    // SAFETY: valid fd and NUL-terminated name.
-    cvt(unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), mode as libc::mode_t) })?;
+    nix::sys::stat::mkdirat(dir, name, mode_bits(mode))?;
     let fd = open_dir_at(dir, name)?;
     fix_mode(fd_ref(&fd), mode)?;
     Ok(fd)
@@ -260,55 +261,41 @@ pub fn unlock(fd: BorrowedFd) -> io::Result<()> {
 
 /// Sets the permission bits of an open file.
 pub fn fchmod(fd: BorrowedFd, mode: u32) -> io::Result<()> {
-    // SAFETY: valid fd.
-    cvt(unsafe { libc::fchmod(fd.as_raw_fd(), mode as libc::mode_t) }).map(drop)
+    Ok(nix::sys::stat::fchmod(fd, mode_bits(mode))?)
+}
+
+/// Permission bits as nix takes them (the bits kept as given: setuid,
+/// setgid and sticky included).
+fn mode_bits(mode: u32) -> nix::sys::stat::Mode {
+    nix::sys::stat::Mode::from_bits_retain(mode as libc::mode_t)
 }
 
 /// `fstat`.
 pub fn fstat(fd: BorrowedFd) -> io::Result<Meta> {
-    // SAFETY: an all-zero `stat` is a valid value; the kernel fills it in.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: valid fd and a pointer to a live `stat`.
-    cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
-    Ok(meta_of(&st))
+    Ok(meta_of(&nix::sys::stat::fstat(fd)?))
 }
 
 /// `lstat` of `name` in `dir` (a symlink is reported as one, not followed).
 pub fn stat_at(dir: BorrowedFd, name: &CStr) -> io::Result<Meta> {
-    // SAFETY: as in `fstat`.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: valid fd, NUL-terminated name, pointer to a live `stat`.
-    cvt(unsafe {
-        libc::fstatat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            &mut st,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    })?;
+    let st = nix::sys::stat::fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
     Ok(meta_of(&st))
 }
 
 /// Hard-links `old` in `old_dir` as `new` in `new_dir` (a symlink would be
 /// linked itself, not its target).
 pub fn link_at(old_dir: BorrowedFd, old: &CStr, new_dir: BorrowedFd, new: &CStr) -> io::Result<()> {
-    // SAFETY: valid fds and NUL-terminated names.
-    cvt(unsafe {
-        libc::linkat(
-            old_dir.as_raw_fd(),
-            old.as_ptr(),
-            new_dir.as_raw_fd(),
-            new.as_ptr(),
-            0,
-        )
-    })
-    .map(drop)
+    Ok(nix::unistd::linkat(
+        old_dir,
+        old,
+        new_dir,
+        new,
+        AtFlags::empty(),
+    )?)
 }
 
 /// Creates the symlink `name` in `dir` pointing to `target`.
 pub fn symlink_at(target: &CStr, dir: BorrowedFd, name: &CStr) -> io::Result<()> {
-    // SAFETY: valid fd and NUL-terminated strings.
-    cvt(unsafe { libc::symlinkat(target.as_ptr(), dir.as_raw_fd(), name.as_ptr()) }).map(drop)
+    Ok(nix::unistd::symlinkat(target, dir, name)?)
 }
 
 /// The target of the symlink `name` in `dir`; `EINVAL` if it is not a symlink.
@@ -344,23 +331,18 @@ pub fn rename_at(
     new_dir: BorrowedFd,
     new: &CStr,
 ) -> io::Result<()> {
-    // SAFETY: valid fds and NUL-terminated names.
-    cvt(unsafe {
-        libc::renameat(
-            old_dir.as_raw_fd(),
-            old.as_ptr(),
-            new_dir.as_raw_fd(),
-            new.as_ptr(),
-        )
-    })
-    .map(drop)
+    Ok(nix::fcntl::renameat(old_dir, old, new_dir, new)?)
 }
 
 /// Removes `name` from `dir`: a directory (which must be empty) when `dir_flag`.
 pub fn unlink_at(dir: BorrowedFd, name: &CStr, dir_flag: bool) -> io::Result<()> {
-    let flags = if dir_flag { libc::AT_REMOVEDIR } else { 0 };
-    // SAFETY: valid fd and NUL-terminated name.
-    cvt(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), flags) }).map(drop)
+    use nix::unistd::UnlinkatFlags as F;
+    let flags = if dir_flag {
+        F::RemoveDir
+    } else {
+        F::NoRemoveDir
+    };
+    Ok(nix::unistd::unlinkat(dir, name, flags)?)
 }
 
 /// Tries once to take an exclusive `flock` on an open file without waiting:
@@ -431,30 +413,35 @@ pub fn open_lock_at(dir: BorrowedFd, name: &CStr) -> io::Result<(OwnedFd, bool)>
 
 /// Changes the owner and group of an open file.
 pub fn fchown(fd: BorrowedFd, uid: u32, gid: u32) -> io::Result<()> {
-    // SAFETY: valid fd.
-    cvt(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) }).map(drop)
+    let (uid, gid) = ids(uid, gid);
+    Ok(nix::unistd::fchown(fd, uid, gid)?)
+}
+
+/// nix's owner arguments: `u32::MAX` (-1 for chown) leaves the id as it is.
+fn ids(uid: u32, gid: u32) -> (Option<nix::unistd::Uid>, Option<nix::unistd::Gid>) {
+    (
+        (uid != u32::MAX).then(|| nix::unistd::Uid::from_raw(uid)),
+        (gid != u32::MAX).then(|| nix::unistd::Gid::from_raw(gid)),
+    )
 }
 
 /// Changes the owner and group of `name` in `dir`, not following a symlink.
 pub fn chown_at(dir: BorrowedFd, name: &CStr, uid: u32, gid: u32) -> io::Result<()> {
-    // SAFETY: valid fd and NUL-terminated name.
-    cvt(unsafe {
-        libc::fchownat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            uid,
-            gid,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    })
-    .map(drop)
+    let (uid, gid) = ids(uid, gid);
+    Ok(nix::unistd::fchownat(
+        dir,
+        name,
+        uid,
+        gid,
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )?)
 }
 
 /// `chown` of a path, following symlinks (only for the root itself);
 /// `u32::MAX` leaves that id as it is.
 pub fn chown_path(path: &CStr, uid: u32, gid: u32) -> io::Result<()> {
-    // SAFETY: NUL-terminated path.
-    cvt(unsafe { libc::chown(path.as_ptr(), uid, gid) }).map(drop)
+    let (uid, gid) = ids(uid, gid);
+    Ok(nix::unistd::chown(path, uid, gid)?)
 }
 
 /// `chmod` of a path, following symlinks (only for the root itself).
@@ -465,14 +452,12 @@ pub fn chmod_path(path: &CStr, mode: u32) -> io::Result<()> {
 
 /// Our effective group id.
 pub fn getegid() -> u32 {
-    // SAFETY: no arguments, cannot fail.
-    unsafe { libc::getegid() }
+    nix::unistd::getegid().as_raw()
 }
 
 /// Our effective user id.
 pub fn geteuid() -> u32 {
-    // SAFETY: no arguments, cannot fail.
-    unsafe { libc::geteuid() }
+    nix::unistd::geteuid().as_raw()
 }
 
 /// The entries of directory `dir` (not `.` and `..`), at most `max` of them
@@ -597,6 +582,51 @@ impl<'a> Iterator for Dirents<'a> {
 pub fn fd_ref(fd: &OwnedFd) -> BorrowedFd<'_> {
     use std::os::fd::AsFd;
     fd.as_fd()
+}
+
+/// Writes an ordinary file atomically: a temporary file in the same
+/// directory, `fsync`, `rename` over `path`, then `fsync` of the directory.
+/// `mode` is set exactly (not masked by the umask). The error says which
+/// step failed (`cannot open the directory: No such file ...`); the caller
+/// names the path.
+pub fn write_file(path: &std::path::Path, content: &[u8], mode: u32) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::ffi::OsStrExt;
+    let fail = |what: &str, e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file path"))?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let dirfd = open_dir(&cstr(dir.as_os_str().as_bytes()).map_err(|e| fail("bad path", e))?)
+        .map_err(|e| fail("cannot open the directory", e))?;
+    let dirfd = fd_ref(&dirfd);
+    let mut tmp_name = Vec::with_capacity(file_name.len() + 24);
+    tmp_name.push(b'.');
+    tmp_name.extend_from_slice(file_name.as_bytes());
+    tmp_name.extend_from_slice(format!(".{}.tmp", std::process::id()).as_bytes());
+    let tmp = cstr(&tmp_name).map_err(|e| fail("bad path", e))?;
+    let target = cstr(file_name.as_bytes()).map_err(|e| fail("bad path", e))?;
+    // A leftover of this pid (an earlier crash of a process with our pid) goes.
+    let _ = unlink_at(dirfd, &tmp, false);
+    let r = (|| {
+        let fd = create_file_at(dirfd, &tmp, mode & 0o7777)
+            .map_err(|e| fail("cannot create a temporary file", e))?;
+        let mut f = std::fs::File::from(fd);
+        f.write_all(content).map_err(|e| fail("cannot write", e))?;
+        f.sync_all().map_err(|e| fail("cannot sync", e))?;
+        drop(f);
+        rename_at(dirfd, &tmp, dirfd, &target).map_err(|e| fail("cannot rename", e))
+    })();
+    if r.is_err() {
+        let _ = unlink_at(dirfd, &tmp, false);
+        return r;
+    }
+    // The rename itself durable; failing here does not undo the write.
+    let _ = open_dir_at(dirfd, c".").map(|d| std::fs::File::from(d).sync_all());
+    Ok(())
 }
 
 #[cfg(test)]

@@ -70,8 +70,7 @@ pub fn read_signal(fd: &OwnedFd) -> io::Result<Option<i32>> {
 
 /// Orphans of our descendants are re-parented to us, so we can reap them.
 pub fn set_child_subreaper() -> io::Result<()> {
-    // SAFETY: prctl with integer arguments.
-    cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) }).map(drop)
+    Ok(nix::sys::prctl::set_child_subreaper(true)?)
 }
 
 /// How a child ended.
@@ -91,7 +90,9 @@ pub enum Reaped {
     None,
 }
 
-/// Reaps one ended child, if any, without blocking.
+/// Reaps one ended child, if any, without blocking. libc, not nix: nix's
+/// `WaitStatus` fails (`EINVAL`) for a child killed by a realtime signal,
+/// after the kernel has reaped it: its end would be lost.
 pub fn reap_one() -> Reaped {
     loop {
         let mut status: libc::c_int = 0;
@@ -117,6 +118,8 @@ pub fn reap_one() -> Reaped {
 
 /// `kill(pid, sig)`; a negative `pid` names a process group.
 pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
+    // libc, not nix: nix's `Signal` has no realtime signals (SIGRTMIN+n), and
+    // a script may send any number the kernel takes.
     // SAFETY: kill with integer arguments.
     cvt(unsafe { libc::kill(pid, sig) }).map(drop)
 }
@@ -137,13 +140,12 @@ pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
 
 /// CLOCK_MONOTONIC in seconds.
 pub fn monotonic() -> f64 {
-    // SAFETY: clock_gettime writes the timespec.
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+    use nix::time::{clock_gettime, ClockId};
+    // (CLOCK_MONOTONIC cannot fail on Linux)
+    match clock_gettime(ClockId::CLOCK_MONOTONIC) {
+        Ok(ts) => ts.tv_sec() as f64 + ts.tv_nsec() as f64 * 1e-9,
+        Err(_) => 0.0,
+    }
 }
 
 /// How many CPUs are online (1 when the kernel does not say).
@@ -176,13 +178,8 @@ pub fn fork_producer(
 
 /// Waits for (and reaps) child `pid`.
 pub fn wait_pid(pid: i32) {
-    loop {
-        // SAFETY: waitpid on our own child; the status is not needed.
-        let r = unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
-        if r >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return;
-        }
-    }
+    let pid = nix::unistd::Pid::from_raw(pid);
+    while let Err(nix::errno::Errno::EINTR) = nix::sys::wait::waitpid(pid, None) {}
 }
 
 /// A close-on-exec pipe `(read, write)`; the read end is nonblocking.
@@ -202,12 +199,7 @@ pub fn input_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 
 /// A close-on-exec pipe `(read, write)`, both ends blocking.
 fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: pipe2 writes two fds, which we then own.
-    unsafe {
-        cvt(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC))?;
-        Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])))
-    }
+    Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
 }
 
 /// Sets O_NONBLOCK on an fd we own.
@@ -443,8 +435,7 @@ pub fn getpid() -> i32 {
 
 /// Our effective user id.
 pub fn euid() -> u32 {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() }
+    nix::unistd::geteuid().as_raw()
 }
 
 /// `strerror` text for an errno value, without Rust's " (os error N)" suffix.

@@ -2,8 +2,10 @@
 //! docs/api.md, layout and guarantees in docs/state-tree.md).
 //!
 //! `key` checks names (pure), `diff` compares snapshots (pure), `store` does
-//! the disk work: atomic publish by generation directories and a symlink flip,
-//! a bounded reader that never follows a planted symlink, withdraw, list.
+//! the disk work: `store/publisher.rs` the atomic publish by generation
+//! directories and a symlink flip (and withdraw, claim, the locks),
+//! `store/reader.rs` a bounded reader that never follows a planted symlink
+//! (and list, owner).
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -15,7 +17,7 @@ pub use diff::changed_keys;
 pub use key::{validate_key, validate_name, KeyError, MAX_KEY};
 pub use store::{
     claim, list, lock_root, owner, prepare_root, publish, read, read_at, read_path, update,
-    withdraw, write_file, PublishOpts, RootMode, LOCK_WAIT,
+    withdraw, PublishOpts, Published, RootMode, LOCK_WAIT,
 };
 
 /// Largest value, in bytes (without the newline added on disk).
@@ -34,13 +36,62 @@ pub enum Node {
     Dir(BTreeMap<String, Node>),
 }
 
-/// Why a tree operation failed; `Display` is the one-line message scripts see.
+/// Why a tree operation failed. `Display` is the one-line message scripts
+/// see: it starts with `at`, the operation and what it acted on (`publish
+/// eth0`, `list`, `root /run/upd`), then says what went wrong.
 #[derive(Debug)]
-pub struct TreeError(pub String);
+pub enum TreeError {
+    /// A service name that breaks the rule (`key::validate_name`).
+    BadName {
+        op: String,
+        name: String,
+        why: KeyError,
+    },
+    /// A tree, a path or a root that breaks the rules; nothing was touched.
+    Invalid { at: String, why: String },
+    /// Something where upd keeps its own files that upd did not make;
+    /// refused, nothing was touched.
+    Refused { at: String, why: String },
+    /// A system call failed (`what`: the step, empty when `at` says it).
+    Io {
+        at: String,
+        what: String,
+        err: std::io::Error,
+    },
+    /// A snapshot that cannot be read as one (a symlink or a special file
+    /// in it, more than the reader's bounds, a link to nothing).
+    Unreadable { at: String, why: String },
+    /// Gave up on something retrying does not clear: a lock held too long,
+    /// a directory that keeps being replaced, a root that vanished.
+    GaveUp { at: String, why: String },
+    /// A step of a larger operation failed (`claim` withdraws first).
+    Within { at: String, inner: Box<TreeError> },
+    /// The function given to `update` refused the tree: its own message.
+    Rejected(String),
+}
 
 impl std::fmt::Display for TreeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            TreeError::BadName { op, name, why } => {
+                write!(
+                    f,
+                    "{op}: bad service name {}: {why}",
+                    key::show(name.as_bytes())
+                )
+            }
+            TreeError::Invalid { at, why } | TreeError::Unreadable { at, why } => {
+                write!(f, "{at}: {why}")
+            }
+            TreeError::Refused { at, why } => write!(f, "{at}: refusing {why}"),
+            TreeError::Io { at, what, err } if what.is_empty() => write!(f, "{at}: {err}"),
+            TreeError::Io { at, what, err } => write!(f, "{at}: {what}: {err}"),
+            // (`lock_root` has no operation to name: the message is `why`)
+            TreeError::GaveUp { at, why } if at.is_empty() => f.write_str(why),
+            TreeError::GaveUp { at, why } => write!(f, "{at}: {why}"),
+            TreeError::Within { at, inner } => write!(f, "{at}: {inner}"),
+            TreeError::Rejected(why) => f.write_str(why),
+        }
     }
 }
 
