@@ -139,6 +139,7 @@
   (upd.subscribe s.service #(on-keys s $1 $3))
   (start-dropbear! s)
   (publish! s)
+  (upd.ready) ; initialised and publishing (docs/services.md, "Readiness")
   s)
 
 (local spec {:name "authorized-keys"

@@ -213,6 +213,7 @@
   (publish! s)
   (fetch! s)
   (upd.every s.interval #(fetch! s))
+  (upd.ready) ; initialised and publishing (docs/services.md, "Readiness")
   s)
 
 (local spec {:name "blocklist"

@@ -156,6 +156,7 @@
   (collectgarbage "setpause" 100) ; as blocklist: a list's garbage goes as it is made
   (upd.subscribe s.service #(on-blocklist s $1))
   (publish! s)
+  (upd.ready) ; initialised and publishing (docs/services.md, "Readiness")
   s)
 
 (local spec {:name "firewall"

@@ -266,6 +266,7 @@
   (upd.on-netlink #(on-link s $1))
   (upd.every s.poll #(probe! s))
   (reconcile s)
+  (upd.ready) ; initialised and publishing (docs/services.md, "Readiness")
   s)
 
 (local spec {:name "l2tp"

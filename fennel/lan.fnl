@@ -186,7 +186,10 @@
         (upd.kill p.handle :HUP)))
     (when s.lan-present? (apply-addresses! s))
     (ensure-running! s)
-    (publish! s)))
+    (publish! s)
+    (when (not s.ready?) ; after the first publish (docs/services.md, "Readiness")
+      (set s.ready? true)
+      (upd.ready))))
 
 (fn schedule! [s]
   (when (not s.timer)

@@ -248,6 +248,7 @@
           (when (> (or s.opts.rescan 60) 0) (upd.every (or s.opts.rescan 60) #(rescan! s)))
           (upd.on-signal :TERM #(stop! s))))
   (publish-self! s)
+  (upd.ready) ; initialised and publishing (docs/services.md, "Readiness")
   s)
 
 ;;; The command line

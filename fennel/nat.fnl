@@ -56,7 +56,10 @@
      :state :applying :applies 0
      :retry (policy.new {:initial 1 :max 60 :healthy-after false})}))
 
-(fn start! [s] (apply! s) s)
+(fn start! [s]
+  (apply! s)
+  (upd.ready) ; initialised and publishing (docs/services.md, "Readiness")
+  s)
 
 (local spec {:name "nat" :usage "nat WAN-IF... [--source CIDR] [--work FILE] [--nft PATH] [--name NAME]"
              :positional {:min 1 :error "expected at least one WAN interface"}

@@ -72,6 +72,7 @@
     (set s.counters (when s.link (upd.counters s.ifname)))
     (upd.every s.counter-interval #(poll-counters! s)))
   (publish! s)
+  (upd.ready) ; initialised and publishing (docs/services.md, "Readiness")
   s)
 
 (local spec {:name "netdev" :usage "netdev IFNAME [--name NAME] [--counters SECS]"

@@ -349,6 +349,7 @@
   (each [_ ev (ipairs (upd.links))]
     (when (= ev.ifname s.iface) (on-link s ev)))
   (reconcile s)
+  (upd.ready) ; initialised and publishing (docs/services.md, "Readiness")
   s)
 
 (local spec {:name "odhcp6c"

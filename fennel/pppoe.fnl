@@ -206,6 +206,7 @@
   (when (not seen?)
     (upd.log :err (.. "no interface " s.eth " (waiting for it to appear)"))
     (reconcile s))
+  (upd.ready) ; initialised and publishing (docs/services.md, "Readiness")
   s)
 
 (local spec {:name "pppoe"

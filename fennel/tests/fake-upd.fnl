@@ -56,6 +56,8 @@
   (set fake.auto-exit-on-terminate true)
   (set fake.stopped? false)
   (set fake.env {})
+  (set fake.readied? false)
+  (set fake.ready-at nil)
   (set fake.auto-exit {}) ; argv[1] -> true: such a command exits 0 at the next flush
   fake)
 
@@ -286,7 +288,10 @@
 (fn fake.fifo [path on-line] (tset fake.fifos path on-line) (new-id))
 
 (fn fake.log [level msg] (table.insert fake.logs {: level : msg}))
-(fn fake.ready [] (set fake.readied? true))
+(fn fake.ready []
+  ;; ready-at: how many publishes came before the first call
+  (when (not fake.readied?) (set fake.ready-at (length fake.publishes)))
+  (set fake.readied? true))
 
 (fn fake.logged? [pattern]
   (accumulate [found false _ l (ipairs fake.logs)]

@@ -36,9 +36,9 @@ Exit codes: 0 ok, 1 not found or failed, 2 usage.
 
 (fn key? [s]
   "A key of a path inside a tree (not a service name: `name-error` says
-those), checked here for the message; the publisher checks it again."
-  (and (= (type s) :string) (not= s "") (not= s ".") (not= s "..")
-       (<= (# s) 255) (= nil (s:find "[^%w._:%-]"))))
+those): the one native rule, `upd.core`'s `check-key`, which the publisher
+applies again."
+  (and (= (type s) :string) (= true ((. (require :upd.core) :check-key) s))))
 
 (fn key-before? [a b]
   "Numeric keys first, in numeric order; then the others as strings."

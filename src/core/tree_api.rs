@@ -115,6 +115,16 @@ pub fn register(lua: &Lua, t: &Table) -> Result<()> {
                 }),
             ),
             (
+                "check-key",
+                binding!(|lua, k: LuaString| {
+                    let b = k.as_bytes();
+                    match key::validate_key(&b) {
+                        Ok(()) => Ok((Value::Boolean(true), Value::Nil)),
+                        Err(e) => failed(lua, format!("bad key {}: {e}", key::show(&b))),
+                    }
+                }),
+            ),
+            (
                 "set-value",
                 binding!(
                     |lua, (name, path, value): (LuaString, LuaString, LuaString)| {
