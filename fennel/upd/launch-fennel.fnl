@@ -87,6 +87,61 @@ has not; the binary is already one).
     (set o.filename filename)
     (lua-chunk (compile fennel src o) (.. "@" filename))))
 
+(fn install-lazy-searcher! [searcher-opts]
+  "A script run from the cache has no compiler loaded: what it requires
+  from fennel.path loads it then, and only then."
+  (let [loaders (or package.loaders package.searchers)
+        path (table.concat ["./?.fnl" "./?/init.fnl" (os.getenv :FENNEL_PATH)] ";")]
+    (fn lazy [name]
+      (let [file-name (pick-values 1 (name:gsub "%." "/"))]
+        (var found? false)
+        (each [p (path:gmatch "[^;]+") &until found?]
+          (case (io.open (pick-values 1 (p:gsub "%?" file-name)))
+            f (do (f:close) (set found? true))))
+        (when found?
+          (let [fennel (require :fennel)
+                searcher (fennel.make-searcher searcher-opts)]
+            (each [i f (ipairs loaders)]
+              (when (= f lazy) (tset loaders i searcher)))
+            (tset package.loaded :upd.launcher/fennel-installed true)
+            (searcher name)))))
+    (table.insert loaders 2 lazy)))
+
+(fn cacheable? [fennel-word flags]
+  "`upscript FILE.fnl` (what `upd run` starts), which has no flags."
+  (and (not fennel-word) (= nil (next flags.actions)) (= nil (next flags.globals))
+       (not flags.globals-only) (not flags.no-searcher) (= nil (next flags.fennel-paths))
+       (= nil (next flags.macro-paths)) (= nil (next flags.opts.plugins))
+       (= nil (next flags.opts.keywords))
+       (accumulate [plain? true k (pairs flags.opts)]
+         (and plain? (or (= k :keywords) (= k :plugins))))))
+
+(fn run-cached [flags pre file args]
+  "Runs FILE (its source with -e EXPR, if given, as in fennel-main) from the
+  compile cache, compiling and storing it on a miss. Compiled with
+  `correlate`: a run from the cache has no source map, and its error lines
+  are still FILE's."
+  (let [src (read-file file)
+        expr (when (or (= (. args 1) :-e) (= (. args 1) :--eval)) (. args 2))
+        args (if expr [(unpack args 3)] args)
+        src (if expr (.. src "\n" expr) src)
+        ;; The cache never fails the script: trouble in it is a miss.
+        (ok? chunk store!) (pcall (. (require :upd.compile-cache) :load) file src)
+        chunk (when ok? chunk)
+        store! (if ok? store! #($))
+        chunk (or chunk
+                  (let [fennel (install-fennel! (copy flags.opts))
+                        o (fennel-options flags)]
+                    (set o.filename file)
+                    (set o.correlate true)
+                    (case (pcall store! #(fennel.compile-string src o))
+                      (true lua-src) (lua-chunk lua-src (.. "@" file))
+                      (false err) (die (tostring err)))))]
+    (when (not (. package.loaded :upd.launcher/fennel-installed))
+      (install-lazy-searcher! (copy flags.opts)))
+    (set-arg! pre file args)
+    (protect chunk (unpack args))))
+
 (fn repl [fennel opts]
   (let [o (copy opts)]
     (set o.allowedGlobals nil)
@@ -179,6 +234,8 @@ has not; the binary is already one).
     (each [_ p (ipairs flags.package-paths)] (table.insert pre :--add-package-path) (table.insert pre p))
     (each [_ p (ipairs flags.macro-paths)] (table.insert pre :--add-macro-path) (table.insert pre p))
     (if (or (= command :--help) (= command :-h)) (help)
+        (and command (not (. commands command)) (cacheable? fennel-word flags))
+        (run-cached flags pre command args)
         (let [opts (fennel-options flags)
               fennel (install-fennel! (when (not flags.no-searcher) (copy flags.opts)))]
           (each [_ p (ipairs flags.fennel-paths)]

@@ -1,0 +1,188 @@
+;; upd.compile-cache: the compiled Lua of `upscript FILE.fnl` scripts, kept
+;; so that a service's every start and restart does not compile it again
+;; (docs/upscript.md, "Compile cache"). Used without the compiler: a hit
+;; never loads it.
+;;
+;; An entry is one file, slot-N (N from the script's name: an edited script
+;; replaces its own entry), holding what makes it valid, compared byte for
+;; byte before use: the key (this binary's compiler and embedded modules,
+;; the file name, FENNEL_PATH, FENNEL_MACRO_PATH), the whole source, the
+;; compiled Lua, and every file the compiler opened for reading (macro
+;; modules, includes) or looked for and did not find, with its contents
+;; then. A chunk that does not load is a miss. Entries are written
+;; atomically (upd.write-file) in a directory that is ours and nobody
+;; else's (upd.private-dir); at most SLOTS of them and at most
+;; UPD_FNL_CACHE_MAX bytes together, the oldest evicted first.
+
+(local slots 64)
+(local magic "upd-fnl-cache 1 ")
+
+(fn log [msg]
+  (io.stderr:write "upscript: compile cache " msg "\n"))
+
+(fn read-all [path]
+  (case (io.open path :rb)
+    f (let [s (f:read :*a)] (f:close) s)))
+
+(fn max-bytes []
+  (or (tonumber (or (os.getenv :UPD_FNL_CACHE_MAX) "")) (* 1024 1024)))
+
+(fn cache-dir [core]
+  "The cache directory to use, or nil (off, or refused: said on stderr).
+  UPD_FNL_CACHE names it (empty or `off`: no cache); by default it is
+  `upd-cache` beside the state root, root's (another user, who may not
+  write there, compiles each time, silently)."
+  (let [env (os.getenv :UPD_FNL_CACHE)
+        root (pick-values 1 (: (core.root) :gsub "/+$" ""))
+        dir (if (or (= env "") (= env :off)) nil
+                env env
+                (.. (or (root:match "^(.*)/[^/]*$") ".") "/upd-cache"))]
+    (when dir
+      (case (core.private-dir dir)
+        true dir
+        (nil msg)
+        (when (or env (and (not (msg:find "owned by uid 0" 1 true))
+                           (or (msg:find "owned by" 1 true) (msg:find "may write" 1 true)
+                               (msg:find "not a directory" 1 true))))
+          (log (.. dir " refused (" msg "): compiling without it"))
+          nil)))))
+
+(fn key-of [core filename]
+  (table.concat [(core.build-id) filename (or (os.getenv :FENNEL_PATH) "")
+                 (or (os.getenv :FENNEL_MACRO_PATH) "")]
+                "\0"))
+
+(fn slot-of [key salt]
+  (var h salt)
+  (for [i 1 (length key)]
+    (set h (% (+ (* h 31) (key:byte i)) 2147483647)))
+  (.. "slot-" (% h slots)))
+
+(fn encode [fields]
+  (let [out [magic (tostring (os.time)) "\n"]]
+    (each [_ f (ipairs fields)]
+      (if f
+          (do (table.insert out (.. (length f) "\n")) (table.insert out f))
+          (table.insert out "-\n")))
+    (table.concat out)))
+
+(fn decode [s]
+  "The fields of an entry (false for a file that was absent) and its time,
+  or nil when it is not one."
+  (let [(_ e time) (when s (s:find "^upd%-fnl%-cache 1 (%d+)\n"))
+        fields []]
+    (when e
+      (var pos (+ e 1))
+      (var ok? true)
+      (while (and ok? (<= pos (length s)))
+        (case (s:find "^(%-?%d*)\n" pos)
+          (_ nl "-") (do (table.insert fields false) (set pos (+ nl 1)))
+          (where (_ nl n) (tonumber n) (<= (+ nl (tonumber n)) (length s)))
+          (do (table.insert fields (s:sub (+ nl 1) (+ nl (tonumber n))))
+              (set pos (+ nl (tonumber n) 1)))
+          _ (set ok? false)))
+      (when (and ok? (>= (length fields) 3) (= 1 (% (length fields) 2)))
+        (values fields (tonumber time))))))
+
+(fn deps-unchanged? [fields]
+  (var same? true)
+  (for [i 4 (length fields) 2 &until (not same?)]
+    (set same? (= (or (read-all (. fields i)) false) (. fields (+ i 1)))))
+  same?)
+
+(fn lookup [dir key src chunk-name]
+  "The loaded chunk of a valid entry for key and src, or nil."
+  (var chunk nil)
+  (each [_ salt (ipairs [7 13]) &until chunk]
+    (let [fields (decode (read-all (.. dir "/" (slot-of key salt))))]
+      (when (and fields (= (. fields 1) key) (= (. fields 2) src) (deps-unchanged? fields))
+        (set chunk (loadstring (. fields 3) chunk-name)))))
+  chunk)
+
+(fn entry-info [path]
+  "size and time of an entry file, or nil."
+  (case (io.open path :rb)
+    f (let [line (f:read :*l)
+            size (f:seek :end)]
+        (f:close)
+        (values size (or (tonumber (and line (line:match "^upd%-fnl%-cache 1 (%d+)$"))) 0)))))
+
+(fn choose-slot [dir key]
+  "Of the key's two slots: the one it has already, else a free or
+  unreadable one, else the older."
+  (let [[a b] (icollect [_ salt (ipairs [7 13])] (slot-of key salt))
+        (fa ta) (decode (read-all (.. dir "/" a)))
+        (fb tb) (decode (read-all (.. dir "/" b)))]
+    (if (and fa (= (. fa 1) key)) a
+        (and fb (= (. fb 1) key)) b
+        (not fa) a
+        (not fb) b
+        (<= ta tb) a
+        b)))
+
+(fn make-room! [dir keep need limit]
+  "Evicts the oldest entries (but keep's slot, about to be replaced) until
+  need more bytes fit within limit."
+  (let [entries []]
+    (var total 0)
+    (for [i 0 (- slots 1)]
+      (let [name (.. "slot-" i)]
+        (when (not= name keep)
+          (case (entry-info (.. dir "/" name))
+            (size time) (do (set total (+ total size))
+                            (table.insert entries {: name : size : time}))))))
+    (table.sort entries #(< $1.time $2.time))
+    (each [_ e (ipairs entries) &until (<= (+ total need) limit)]
+      (os.remove (.. dir "/" e.name))
+      (set total (- total e.size)))))
+
+(fn store! [core dir key src lua-src deps]
+  (let [fields [key src lua-src]]
+    (each [_ [path content] (ipairs deps)]
+      (table.insert fields path)
+      (table.insert fields content))
+    (let [entry (encode fields)
+          limit (max-bytes)]
+      (when (<= (length entry) limit)
+        (let [slot (choose-slot dir key)]
+          (make-room! dir slot (length entry) limit)
+          (case (core.write-file (.. dir "/" slot) entry 384)
+            (nil msg) (log (tostring msg))))))))
+
+(fn recording-reads [f]
+  "Calls f with io.open watched: the files opened for reading (or looked
+  for and absent) with their contents, read before f reads them (a file
+  changed meanwhile makes the entry stale, never wrong)."
+  (let [open io.open
+        deps []
+        seen {}]
+    (set io.open
+         (fn [path mode ...]
+           (when (and (= (type path) :string) (not (. seen path))
+                      (or (= mode nil) (= (tostring mode) "r") (= (tostring mode) "rb")))
+             (tset seen path true)
+             (table.insert deps [path (or (read-all path) false)]))
+           (open path mode ...)))
+    (let [(ok? res) (pcall f)]
+      (set io.open open)
+      (values ok? res deps))))
+
+(fn load [filename src]
+  "The chunk of filename's source src from the cache, or nil; and a
+  function storing the compiled Lua when there was none:
+  (store! compile) calls compile (src -> Lua, raising on error) and
+  returns its Lua."
+  (let [core (require :upd.core)
+        dir (cache-dir core)
+        key (when dir (key-of core filename))
+        chunk-name (.. "@" filename)
+        chunk (when dir (lookup dir key src chunk-name))]
+    (values chunk
+            (fn [compile]
+              (let [(ok? lua-src deps) (recording-reads compile)]
+                (when (not ok?) (error lua-src 0))
+                (when (and dir (loadstring lua-src chunk-name))
+                  (store! core dir key src lua-src deps))
+                lua-src)))))
+
+{: load : cache-dir : decode : slot-of}
