@@ -419,6 +419,7 @@ fn collect_fnl(root: &Path, dir: &Path, out: &mut Vec<String>) {
 const EVERY_SCRIPT: &[&str] = &[
     "upd.launcher",
     "upd",
+    "upd.compile-cache",
     "upd.path",
     "upd.policy",
     "upd.process",

@@ -14,6 +14,8 @@
 ;; else's (upd.private-dir); at most SLOTS of them and at most
 ;; UPD_FNL_CACHE_MAX bytes together, the oldest evicted first.
 
+(local unpack (or table.unpack _G.unpack))
+
 (local slots 64)
 (local magic "upd-fnl-cache 1 ")
 
@@ -167,6 +169,26 @@
       (set io.open open)
       (values ok? res deps))))
 
+(fn install-lazy-searcher! [searcher-opts]
+  "A script run from the cache has no compiler loaded: what it requires
+  from fennel.path loads it then, and only then."
+  (let [loaders (or package.loaders package.searchers)
+        path (table.concat ["./?.fnl" "./?/init.fnl" (os.getenv :FENNEL_PATH)] ";")]
+    (fn lazy [name]
+      (let [file-name (pick-values 1 (name:gsub "%." "/"))]
+        (var found? false)
+        (each [p (path:gmatch "[^;]+") &until found?]
+          (case (io.open (pick-values 1 (p:gsub "%?" file-name)))
+            f (do (f:close) (set found? true))))
+        (when found?
+          (let [fennel (require :fennel)
+                searcher (fennel.make-searcher searcher-opts)]
+            (each [i f (ipairs loaders)]
+              (when (= f lazy) (tset loaders i searcher)))
+            (tset package.loaded :upd.launcher/fennel-installed true)
+            (searcher name)))))
+    (table.insert loaders 2 lazy)))
+
 (fn load [filename src]
   "The chunk of filename's source src from the cache, or nil; and a
   function storing the compiled Lua when there was none:
@@ -185,4 +207,19 @@
                   (store! core dir key src lua-src deps))
                 lua-src)))))
 
-{: load : cache-dir : decode : slot-of}
+(fn run [exe file args]
+  "upscript FILE.fnl ARGS (-e EXPR as upd.launch-fennel's) from the cache
+  without loading upd.launch-fennel or the compiler: its exit code, or nil
+  on a miss (upd.launch-fennel compiles and stores then)."
+  (let [{: read-file : set-arg! : protect} (require :upd.launcher)
+        src (read-file file)
+        expr (when (or (= (. args 1) :-e) (= (. args 1) :--eval)) (. args 2))
+        src (if expr (.. src "\n" expr) src)
+        (ok? chunk) (pcall load file src)]
+    (when (and ok? chunk)
+      (install-lazy-searcher! {:keywords {} :plugins []})
+      (let [args (if expr [(unpack args 3)] args)]
+        (set-arg! [exe :fennel.lua] file args)
+        (protect chunk (unpack args))))))
+
+{: load : run : install-lazy-searcher! : cache-dir : decode : slot-of}

@@ -87,26 +87,6 @@ has not; the binary is already one).
     (set o.filename filename)
     (lua-chunk (compile fennel src o) (.. "@" filename))))
 
-(fn install-lazy-searcher! [searcher-opts]
-  "A script run from the cache has no compiler loaded: what it requires
-  from fennel.path loads it then, and only then."
-  (let [loaders (or package.loaders package.searchers)
-        path (table.concat ["./?.fnl" "./?/init.fnl" (os.getenv :FENNEL_PATH)] ";")]
-    (fn lazy [name]
-      (let [file-name (pick-values 1 (name:gsub "%." "/"))]
-        (var found? false)
-        (each [p (path:gmatch "[^;]+") &until found?]
-          (case (io.open (pick-values 1 (p:gsub "%?" file-name)))
-            f (do (f:close) (set found? true))))
-        (when found?
-          (let [fennel (require :fennel)
-                searcher (fennel.make-searcher searcher-opts)]
-            (each [i f (ipairs loaders)]
-              (when (= f lazy) (tset loaders i searcher)))
-            (tset package.loaded :upd.launcher/fennel-installed true)
-            (searcher name)))))
-    (table.insert loaders 2 lazy)))
-
 (fn cacheable? [fennel-word flags]
   "`upscript FILE.fnl` (what `upd run` starts), which has no flags."
   (and (not fennel-word) (= nil (next flags.actions)) (= nil (next flags.globals))
@@ -125,8 +105,9 @@ has not; the binary is already one).
         expr (when (or (= (. args 1) :-e) (= (. args 1) :--eval)) (. args 2))
         args (if expr [(unpack args 3)] args)
         src (if expr (.. src "\n" expr) src)
+        cache (require :upd.compile-cache)
         ;; The cache never fails the script: trouble in it is a miss.
-        (ok? chunk store!) (pcall (. (require :upd.compile-cache) :load) file src)
+        (ok? chunk store!) (pcall cache.load file src)
         chunk (when ok? chunk)
         store! (if ok? store! #($))
         chunk (or chunk
@@ -138,7 +119,7 @@ has not; the binary is already one).
                       (true lua-src) (lua-chunk lua-src (.. "@" file))
                       (false err) (die (tostring err)))))]
     (when (not (. package.loaded :upd.launcher/fennel-installed))
-      (install-lazy-searcher! (copy flags.opts)))
+      (cache.install-lazy-searcher! (copy flags.opts)))
     (set-arg! pre file args)
     (protect chunk (unpack args))))
 
