@@ -29,11 +29,7 @@
 (fn max-bytes []
   (or (tonumber (or (os.getenv :UPD_FNL_CACHE_MAX) "")) (* 1024 1024)))
 
-(fn cache-dir [core]
-  "The cache directory to use, or nil (off, or refused: said on stderr).
-  UPD_FNL_CACHE names it (empty or `off`: no cache); by default it is
-  `upd-cache` beside the state root, root's (another user, who may not
-  write there, compiles each time, silently)."
+(fn find-dir [core]
   (let [env (os.getenv :UPD_FNL_CACHE)
         root (pick-values 1 (: (core.root) :gsub "/+$" ""))
         dir (if (or (= env "") (= env :off)) nil
@@ -48,6 +44,17 @@
                                (msg:find "not a directory" 1 true))))
           (log (.. dir " refused (" msg "): compiling without it"))
           nil)))))
+
+(var resolved nil)
+
+(fn cache-dir [core]
+  "The cache directory to use, or nil (off, or refused: said on stderr).
+  UPD_FNL_CACHE names it (empty or `off`: no cache); by default it is
+  `upd-cache` beside the state root, root's (another user, who may not
+  write there, compiles each time, silently)."
+  (when (= nil resolved)
+    (set resolved (or (find-dir core) false)))
+  (or resolved nil))
 
 (fn key-of [core filename]
   (table.concat [(core.build-id) filename (or (os.getenv :FENNEL_PATH) "")
