@@ -9,7 +9,7 @@
        (require :upd.launcher))
 
 (local usage "Usage: upscript fennel.lua [FLAG...] [COMMAND | FILE [-e EXPR]] [ARGS...]
-       upscript FILE.fnl [ARGS...]
+       upscript FILE.fnl [ARGS...]   (compiled once: UPD_FNL_CACHE, docs/upscript.md)
        upscript [LUA-OPTIONS] [FILE.lua|FILE|-] [ARGS...]  (as lua5.1: -e, -l, -i, -v, --, -)
        upscript -m MODULE [ARGS...]  (require MODULE, call its main with ARGS)
        upscript upd COMMAND ...      (see `upd help`)
