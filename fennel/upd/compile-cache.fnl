@@ -12,7 +12,9 @@
 ;; then. A chunk that does not load is a miss. Entries are written
 ;; atomically (upd.write-file) in a directory that is ours and nobody
 ;; else's (upd.private-dir); at most SLOTS of them and at most
-;; UPD_FNL_CACHE_MAX bytes together, the oldest evicted first.
+;; UPD_FNL_CACHE_MAX bytes together, the oldest evicted first. Writing is
+;; upd.compile-cache-store's, required on a miss only (the compiler is
+;; loaded then anyway): a hit parses only this.
 
 (local unpack (or table.unpack _G.unpack))
 
@@ -25,9 +27,6 @@
 (fn read-all [path]
   (case (io.open path :rb)
     f (let [s (f:read :*a)] (f:close) s)))
-
-(fn max-bytes []
-  (or (tonumber (or (os.getenv :UPD_FNL_CACHE_MAX) "")) (* 1024 1024)))
 
 (fn find-dir [core]
   (let [env (os.getenv :UPD_FNL_CACHE)
@@ -67,14 +66,6 @@
     (set h (% (+ (* h 31) (key:byte i)) 2147483647)))
   (.. "slot-" (% h slots)))
 
-(fn encode [fields]
-  (let [out [magic (tostring (os.time)) "\n"]]
-    (each [_ f (ipairs fields)]
-      (if f
-          (do (table.insert out (.. (length f) "\n")) (table.insert out f))
-          (table.insert out "-\n")))
-    (table.concat out)))
-
 (fn decode [s]
   "The fields of an entry (false for a file that was absent) and its time,
   or nil when it is not one."
@@ -108,74 +99,6 @@
         (set chunk (loadstring (. fields 3) chunk-name)))))
   chunk)
 
-(fn entry-info [path]
-  "size and time of an entry file, or nil."
-  (case (io.open path :rb)
-    f (let [line (f:read :*l)
-            size (f:seek :end)]
-        (f:close)
-        (values size (or (tonumber (and line (line:match "^upd%-fnl%-cache 1 (%d+)$"))) 0)))))
-
-(fn choose-slot [dir key]
-  "Of the key's two slots: the one it has already, else a free or
-  unreadable one, else the older."
-  (let [[a b] (icollect [_ salt (ipairs [7 13])] (slot-of key salt))
-        (fa ta) (decode (read-all (.. dir "/" a)))
-        (fb tb) (decode (read-all (.. dir "/" b)))]
-    (if (and fa (= (. fa 1) key)) a
-        (and fb (= (. fb 1) key)) b
-        (not fa) a
-        (not fb) b
-        (<= ta tb) a
-        b)))
-
-(fn make-room! [dir keep need limit]
-  "Evicts the oldest entries (but keep's slot, about to be replaced) until
-  need more bytes fit within limit."
-  (let [entries []]
-    (var total 0)
-    (for [i 0 (- slots 1)]
-      (let [name (.. "slot-" i)]
-        (when (not= name keep)
-          (case (entry-info (.. dir "/" name))
-            (size time) (do (set total (+ total size))
-                            (table.insert entries {: name : size : time}))))))
-    (table.sort entries #(< $1.time $2.time))
-    (each [_ e (ipairs entries) &until (<= (+ total need) limit)]
-      (os.remove (.. dir "/" e.name))
-      (set total (- total e.size)))))
-
-(fn store! [core dir key src lua-src deps]
-  (let [fields [key src lua-src]]
-    (each [_ [path content] (ipairs deps)]
-      (table.insert fields path)
-      (table.insert fields content))
-    (let [entry (encode fields)
-          limit (max-bytes)]
-      (when (<= (length entry) limit)
-        (let [slot (choose-slot dir key)]
-          (make-room! dir slot (length entry) limit)
-          (case (core.write-file (.. dir "/" slot) entry 384)
-            (nil msg) (log (tostring msg))))))))
-
-(fn recording-reads [f]
-  "Calls f with io.open watched: the files opened for reading (or looked
-  for and absent) with their contents, read before f reads them (a file
-  changed meanwhile makes the entry stale, never wrong)."
-  (let [open io.open
-        deps []
-        seen {}]
-    (set io.open
-         (fn [path mode ...]
-           (when (and (= (type path) :string) (not (. seen path))
-                      (or (= mode nil) (= (tostring mode) "r") (= (tostring mode) "rb")))
-             (tset seen path true)
-             (table.insert deps [path (or (read-all path) false)]))
-           (open path mode ...)))
-    (let [(ok? res) (pcall f)]
-      (set io.open open)
-      (values ok? res deps))))
-
 (fn install-lazy-searcher! [searcher-opts]
   "A script run from the cache has no compiler loaded: what it requires
   from fennel.path loads it then, and only then."
@@ -208,7 +131,8 @@
         chunk (when dir (lookup dir key src chunk-name))]
     (values chunk
             (fn [compile]
-              (let [(ok? lua-src deps) (recording-reads compile)]
+              (let [{: recording-reads : store!} (require :upd.compile-cache-store)
+                    (ok? lua-src deps) (recording-reads compile)]
                 (when (not ok?) (error lua-src 0))
                 (when (and dir (loadstring lua-src chunk-name))
                   (store! core dir key src lua-src deps))
@@ -229,4 +153,5 @@
         (set-arg! [exe :fennel.lua] file args)
         (protect chunk (unpack args))))))
 
-{: load : run : install-lazy-searcher! : cache-dir : decode : slot-of}
+{: load : run : install-lazy-searcher! : cache-dir : decode : slot-of : log : read-all
+ : magic : slots}
