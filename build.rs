@@ -146,6 +146,13 @@ fn main() {
     }
     table.push_str("];\n");
     std::fs::write(out.join("embedded.rs"), table).unwrap();
+    // What a compile cache entry depends on besides its files: this
+    // compiler and these embedded modules (macros among them).
+    let mut id: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in fennel_stream.iter().chain(streams.iter().flatten()) {
+        id = (id ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+    }
+    println!("cargo:rustc-env=UPD_BUILD_ID={id:016x}");
 }
 
 /// On the routers (MIPS, panics abort), sections nothing reads at run time
@@ -412,6 +419,7 @@ fn collect_fnl(root: &Path, dir: &Path, out: &mut Vec<String>) {
 const EVERY_SCRIPT: &[&str] = &[
     "upd.launcher",
     "upd",
+    "upd.compile-cache",
     "upd.path",
     "upd.policy",
     "upd.process",

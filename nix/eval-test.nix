@@ -33,6 +33,10 @@ let
       mine = {
         script = ./fennel.nix;
       };
+      # A .fnl path: compiled at build time, the services file names the Lua.
+      minefnl = {
+        script = ../tests/host/scripts/sleeper.fnl;
+      };
     };
     root = "/run/upd";
   };

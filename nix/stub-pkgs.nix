@@ -36,7 +36,11 @@ let
       buildPlatform = platform;
       hostPlatform = platform;
     };
-    buildPackages.fennel = drv "fennel";
+    buildPackages = {
+      fennel = drv "fennel";
+      upd = drv "upd-build";
+    };
+    runCommand = name: env: text: drv name // env // { inherit text; };
     # The daemons liminix/service.nix names (Liminix's ppp and rp-pppoe,
     # odhcp6c; nixpkgs' nftables and dnsmasq).
     ppp = drv "ppp";

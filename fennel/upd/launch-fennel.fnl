@@ -9,7 +9,7 @@
        (require :upd.launcher))
 
 (local usage "Usage: upscript fennel.lua [FLAG...] [COMMAND | FILE [-e EXPR]] [ARGS...]
-       upscript FILE.fnl [ARGS...]
+       upscript FILE.fnl [ARGS...]   (compiled once: UPD_FNL_CACHE, docs/upscript.md)
        upscript [LUA-OPTIONS] [FILE.lua|FILE|-] [ARGS...]  (as lua5.1: -e, -l, -i, -v, --, -)
        upscript -m MODULE [ARGS...]  (require MODULE, call its main with ARGS)
        upscript upd COMMAND ...      (see `upd help`)
@@ -86,6 +86,42 @@ has not; the binary is already one).
   (let [o (copy opts)]
     (set o.filename filename)
     (lua-chunk (compile fennel src o) (.. "@" filename))))
+
+(fn cacheable? [fennel-word flags]
+  "`upscript FILE.fnl` (what `upd run` starts), which has no flags."
+  (and (not fennel-word) (= nil (next flags.actions)) (= nil (next flags.globals))
+       (not flags.globals-only) (not flags.no-searcher) (= nil (next flags.fennel-paths))
+       (= nil (next flags.macro-paths)) (= nil (next flags.opts.plugins))
+       (= nil (next flags.opts.keywords))
+       (accumulate [plain? true k (pairs flags.opts)]
+         (and plain? (or (= k :keywords) (= k :plugins))))))
+
+(fn run-cached [flags pre file args]
+  "Runs FILE (its source with -e EXPR, if given, as in fennel-main) from the
+  compile cache, compiling and storing it on a miss. Compiled with
+  `correlate`: a run from the cache has no source map, and its error lines
+  are still FILE's."
+  (let [src (read-file file)
+        expr (when (or (= (. args 1) :-e) (= (. args 1) :--eval)) (. args 2))
+        args (if expr [(unpack args 3)] args)
+        src (if expr (.. src "\n" expr) src)
+        cache (require :upd.compile-cache)
+        ;; The cache never fails the script: trouble in it is a miss.
+        (ok? chunk store!) (pcall cache.load file src)
+        chunk (when ok? chunk)
+        store! (if ok? store! #($))
+        chunk (or chunk
+                  (let [fennel (install-fennel! (copy flags.opts))
+                        o (fennel-options flags)]
+                    (set o.filename file)
+                    (set o.correlate true)
+                    (case (pcall store! #(fennel.compile-string src o))
+                      (true lua-src) (lua-chunk lua-src (.. "@" file))
+                      (false err) (die (tostring err)))))]
+    (when (not (. package.loaded :upd.launcher/fennel-installed))
+      (cache.install-lazy-searcher! (copy flags.opts)))
+    (set-arg! pre file args)
+    (protect chunk (unpack args))))
 
 (fn repl [fennel opts]
   (let [o (copy opts)]
@@ -179,6 +215,8 @@ has not; the binary is already one).
     (each [_ p (ipairs flags.package-paths)] (table.insert pre :--add-package-path) (table.insert pre p))
     (each [_ p (ipairs flags.macro-paths)] (table.insert pre :--add-macro-path) (table.insert pre p))
     (if (or (= command :--help) (= command :-h)) (help)
+        (and command (not (. commands command)) (cacheable? fennel-word flags))
+        (run-cached flags pre command args)
         (let [opts (fennel-options flags)
               fennel (install-fennel! (when (not flags.no-searcher) (copy flags.opts)))]
           (each [_ p (ipairs flags.fennel-paths)]

@@ -163,7 +163,9 @@
                           (die "upscript: -m needs a module name" usage-exit))
         (= first :--help) (fennel :help)
         (= first :--version) (do (print (.. "upscript " version " (" _VERSION ")")) 0)
-        (first:match "%.fnl$") (fennel :fennel-main exe words)
+        ;; A script compiled before runs from the compile cache.
+        (first:match "%.fnl$") (or ((. (require :upd.compile-cache) :run) exe first rest)
+                                   (fennel :fennel-main exe words))
         ;; The common case, a service's or a test's, without parsing options.
         (and (first:match "%.lua$") (not (getenv :LUA_INIT))) (run-lua-file exe first rest)
         ((. (require :upd.launch-lua) :lua-main) exe words))))

@@ -16,7 +16,12 @@
   lib,
   writeText,
   callPackage,
+  runCommand,
+  buildPackages,
   upd ? callPackage ../pkgs/upd { },
+  # upscript for the build machine, of the same source: its compiler and
+  # embedded macros are the router's.
+  buildUpd ? buildPackages.upd or (buildPackages.callPackage ../pkgs/upd { }),
   ppp ? null,
   pppoe ? null,
   odhcp6c ? null,
@@ -34,6 +39,14 @@ let
     nat = given nftables [ "--nft" "${nftables}/bin/nft" ];
     lan = given dnsmasq [ "--dnsmasq" "${dnsmasq}/bin/dnsmasq" ];
   };
+  # A .fnl script given as a path is compiled here, once (docs/upscript.md,
+  # "At image build time"): the router runs the Lua, without the compiler.
+  fnlName = script: builtins.match "(.*)\\.fnl" (baseNameOf (toString script));
+  compiled =
+    script:
+    runCommand "${builtins.head (fnlName script)}.lua" { nativeBuildInputs = [ buildUpd ]; } ''
+      upscript fennel.lua --correlate --compile ${script} > $out
+    '';
   # Only for an embedded module named by a string; a script given as a
   # path is the user's own file, copied into the store (the router has no
   # copy of the machine's path).
@@ -42,7 +55,9 @@ let
     let
       script = svc.script or null;
     in
-    if builtins.isPath script then
+    if builtins.isPath script && fnlName script != null then
+      svc // { script = "${compiled script}"; }
+    else if builtins.isPath script then
       svc // { script = "${script}"; }
     else if builtins.isString script && programs ? ${script} && programs.${script} != [ ] then
       svc // { args = programs.${script} ++ (svc.args or [ ]); }

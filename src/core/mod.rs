@@ -79,6 +79,11 @@ pub fn module(lua: &Lua) -> Result<Table> {
                 }),
             ),
             (
+                // Names the embedded compiler and modules (build.rs).
+                "build-id",
+                binding!(|_, ()| Ok(env!("UPD_BUILD_ID"))),
+            ),
+            (
                 "isatty",
                 binding!(|_, fd: i32| Ok(crate::sys::proc::is_terminal(fd))),
             ),
