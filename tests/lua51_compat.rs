@@ -1,9 +1,8 @@
 //! What the Lua 5.1 test suite (lua5.1-tests, run by `scripts/lua51-suite`,
 //! which CI cannot fetch) caught upscript doing differently from `lua5.1`,
 //! each behaviour asserted here by a test of our own.
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 mod common;
 
@@ -12,24 +11,7 @@ fn upscript() -> Command {
 }
 
 fn run_stdin(cmd: &mut Command, input: &[u8]) -> (i32, String, String) {
-    let mut child = cmd
-        .env_remove("LUA_INIT")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("upscript runs");
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output().unwrap();
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
+    common::run_stdin(cmd.env_remove("LUA_INIT"), input)
 }
 
 fn run(cmd: &mut Command) -> (i32, String, String) {

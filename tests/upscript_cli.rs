@@ -3,7 +3,7 @@
 //! (compile errors as FILE:LINE:COL, tracebacks naming Fennel lines, exit codes).
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 mod common;
 
@@ -16,16 +16,7 @@ fn fennel_dir() -> PathBuf {
 }
 
 fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("upscript runs");
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
+    common::outcome(cmd.output().expect("upscript runs"))
 }
 
 fn scratch(name: &str, content: &str) -> PathBuf {
@@ -383,28 +374,7 @@ fn memory_goes_back_after_a_spike_and_a_collection() {
 }
 
 fn run_stdin(cmd: &mut Command, input: &str) -> (i32, String, String) {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output().unwrap();
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
+    common::run_stdin(cmd, input.as_bytes())
 }
 
 #[test]
