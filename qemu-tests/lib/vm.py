@@ -144,6 +144,12 @@ def main():
         status, why = "FAIL", "%s: timeout after %d s" % (a.name, a.timeout)
     elif status is None:
         status, why = "FAIL", "%s: no @@PASS/@@FAIL marker (qemu exit %s)" % (a.name, proc.returncode)
+    return report(a, status, why, secs)
+
+
+def report(a, status, why, secs):
+    """The scenario's one result line, on stdout and in a.result (the
+    runner's summary reads it); exit status 0 for PASS."""
     line = "%s %s (%.1f s)%s" % (status, why, secs, "" if status == "PASS" else "  log: " + a.log)
     print(line, flush=True)
     if a.result:
