@@ -84,8 +84,10 @@ def scenario(c):
     line = [l for l in status.split("\n") if l.startswith("pppoe ")]
     check(line, "no pppoe line in %r" % status)
     f = line[0].split()
-    check(f[1] == "running" and f[-1] == "up",
-          "pppoe's line should show the supervisor's `running` and the service's `up`: %r" % line[0])
+    # The supervisor's view: pppoe called upd.ready once initialised and
+    # publishing (docs/services.md, "Readiness"); the service's own: up.
+    check(f[1] == "ready" and f[-1] == "up",
+          "pppoe's line should show the supervisor's `ready` and the service's `up`: %r" % line[0])
     bare = c.run("upd")
     check("Usage" not in bare and bare.split("\n")[0] == status.split("\n")[0]
           and re.search(r"^pppoe ", bare, re.M), "upd alone: %r" % bare)
@@ -151,13 +153,7 @@ def main():
             os.unlink(tmp)
         except OSError:
             pass
-    line = "%s %s (%.1f s)%s" % (status, why, time.monotonic() - start,
-                                 "" if status == "PASS" else "  log: " + a.log)
-    print(line, flush=True)
-    if a.result:
-        with open(a.result, "w") as f:
-            f.write(line + "\n")
-    return 0 if status == "PASS" else 1
+    return vm.report(a, status, why, time.monotonic() - start)
 
 
 if __name__ == "__main__":
